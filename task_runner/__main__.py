@@ -1,0 +1,3 @@
+from task_runner.cli import run_main
+
+run_main()

@@ -1,0 +1,110 @@
+"""The command line: a thin shell over the library.
+
+``main(argv) -> int`` builds the parser from the command modules (each registers its
+sub-commands and imports nothing heavy until it runs), calls the handler, and is the
+only place that turns a :class:`~task_runner.errors.TaskRunnerError` into a message and
+an exit code. No traceback reaches a user for an input mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from task_runner import __version__
+from task_runner.errors import EXIT_INTERRUPTED, InputErrors, TaskRunnerError
+from task_runner.redact import REDACTOR
+
+__all__ = ["build_parser", "main", "run_main"]
+
+#: Command modules, in help order. Each has ``register(subparsers)``.
+COMMAND_MODULES = (
+    "apis",
+    "add_task",
+    "validate",
+    "test_request",
+    "run",
+    "schedule",
+    "runs",
+    "recordings",
+    "submit",
+    "emulator",
+)
+
+
+class _RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = REDACTOR.redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def configure_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * verbosity
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("task_runner")
+    root.handlers[:] = [handler]
+    root.setLevel(max(logging.DEBUG, level))
+    root.propagate = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="task-runner",
+        description="HTTP tasks in YAML workflows: find an API, prepare the request, "
+        "test-run it, record it, and run the workflow on a schedule.",
+        epilog="Exit codes: 0 success, 1 the run failed, 2 invalid input (nothing was sent), "
+        "130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"task-runner {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv: debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"task_runner.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def _print_error(exc: TaskRunnerError, args: argparse.Namespace | None) -> None:
+    as_json = getattr(args, "output", "text") == "json"
+    if as_json:
+        payload = exc.to_dict() if isinstance(exc, InputErrors) else {"errors": [exc.to_dict()]}
+        payload = {"status": "error", "exit_code": exc.exit_code, **payload}
+        from task_runner.cli.common import dump_json
+
+        print(dump_json(payload))
+    text = exc.format()
+    if isinstance(exc, InputErrors):
+        text += f"\n{len(exc)} errors; nothing was sent."
+    print(REDACTOR.redact(text), file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` and return the exit code (never raises for user mistakes)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    configure_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except TaskRunnerError as exc:
+        _print_error(exc, args)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+
+
+def run_main() -> None:  # console-script entry point
+    sys.exit(main())

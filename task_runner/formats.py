@@ -1,0 +1,136 @@
+"""Named string formats that parameter schemas use, and their parsers.
+
+Registered with a :class:`jsonschema.FormatChecker` (the registry-by-decorator pattern of
+``FormatChecker.checks``) so that every generated parameter schema and the workflow
+schema share one checker::
+
+    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+
+Formats:
+
+- ``date``: ``YYYY-MM-DD``
+- ``date-time``: ISO 8601 with a time zone (``Z`` or ``+HH:MM``)
+- ``iso8601-range``: ``START...END`` where both ends are dates, or both UTC date-times
+  (``...Z``), or both date-times with an offset; START must not be after END
+- ``date-or-date-range``: a ``date`` or a date-only ``iso8601-range``
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from jsonschema import FormatChecker
+
+__all__ = [
+    "FORMAT_CHECKER",
+    "RANGE_SEPARATOR",
+    "is_date",
+    "is_datetime",
+    "parse_date",
+    "parse_datetime",
+    "parse_range",
+]
+
+RANGE_SEPARATOR = "..."
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?P<tz>Z|[+-]\d{2}:\d{2})$"
+)
+
+FORMAT_CHECKER = FormatChecker(formats=())
+
+
+def parse_date(text: str) -> dt.date:
+    """``2024-05-01`` -> ``date(2024, 5, 1)``; raises ``ValueError`` for anything else."""
+    if not _DATE_RE.match(text):
+        raise ValueError(f"{text!r} is not a date like 2024-05-01")
+    return dt.date.fromisoformat(text)
+
+
+def parse_datetime(text: str) -> dt.datetime:
+    """An ISO 8601 date-time with ``Z`` or an offset -> an aware ``datetime``."""
+    if not _DATETIME_RE.match(text):
+        raise ValueError(f"{text!r} is not a date-time like 2024-05-01T16:30:00Z")
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def is_date(text: object) -> bool:
+    try:
+        return isinstance(text, str) and bool(parse_date(text))
+    except ValueError:
+        return False
+
+
+def is_datetime(text: object) -> bool:
+    try:
+        return isinstance(text, str) and bool(parse_datetime(text))
+    except ValueError:
+        return False
+
+
+def _kind(text: str) -> str:
+    if _DATE_RE.match(text):
+        return "date"
+    m = _DATETIME_RE.match(text)
+    if m:
+        return "utc" if m.group("tz") == "Z" else "offset"
+    return "invalid"
+
+
+def parse_range(text: str) -> tuple[dt.date | dt.datetime, dt.date | dt.datetime]:
+    """``START...END`` -> ``(start, end)``; both ends of one kind; start <= end.
+
+    >>> parse_range("2024-05-01...2024-05-02")
+    (datetime.date(2024, 5, 1), datetime.date(2024, 5, 2))
+    """
+    if not isinstance(text, str) or text.count(RANGE_SEPARATOR) != 1:
+        raise ValueError(f"{text!r} is not a range like 2024-05-01...2024-05-02")
+    left, right = text.split(RANGE_SEPARATOR)
+    kinds = {_kind(left), _kind(right)}
+    if "invalid" in kinds:
+        raise ValueError(
+            f"{text!r} is not a range: each end must be YYYY-MM-DD, "
+            "YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DDTHH:MM:SS+HH:MM"
+        )
+    if kinds == {"utc", "offset"}:
+        kinds = {"datetime"}
+    if len(kinds) != 1:
+        raise ValueError(f"{text!r} mixes a date and a date-time; use the same form on both ends")
+    start: dt.date | dt.datetime
+    end: dt.date | dt.datetime
+    if _kind(left) == "date":
+        start, end = parse_date(left), parse_date(right)
+    else:
+        start, end = parse_datetime(left), parse_datetime(right)
+    if start > end:  # type: ignore[operator]
+        raise ValueError(f"{text!r} ends before it starts")
+    return start, end
+
+
+@FORMAT_CHECKER.checks("date", raises=ValueError)
+def _check_date(value: object) -> bool:
+    return not isinstance(value, str) or bool(parse_date(value))
+
+
+@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+def _check_datetime(value: object) -> bool:
+    return not isinstance(value, str) or bool(parse_datetime(value))
+
+
+@FORMAT_CHECKER.checks("iso8601-range", raises=ValueError)
+def _check_range(value: object) -> bool:
+    return not isinstance(value, str) or bool(parse_range(value))
+
+
+@FORMAT_CHECKER.checks("date-or-date-range", raises=ValueError)
+def _check_date_or_range(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if RANGE_SEPARATOR in value:
+        start, _ = parse_range(value)
+        if isinstance(start, dt.datetime):
+            raise ValueError(f"{value!r} must be a date range like 2024-05-01...2024-05-02")
+        return True
+    return bool(parse_date(value))
