@@ -1,0 +1,317 @@
+"""One job: put the layers together for one connection.
+
+The send path, one concern per layer::
+
+    fetch ── paginate ── retry ── auth (401 -> new token, once) ── throttle ── transport
+
+The throttle sits just above the transport so that EVERY request on the wire (retries
+and the resend after a 401 included) waits its turn and is counted in the budget.
+
+One :class:`Client` per connection, shared by all tasks and threads that use it.
+
+Example::
+
+    client = Client(connection)
+    for page in client.fetch(request, retry=RetryPolicy(), timeout=Timeout(),
+                             expect=Expect(), pagination=Pagination(mode="all")):
+        print(page.number, len(page.items))
+    client.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from task_runner.errors import HTTPStatusError
+from task_runner.http.auth import AuthContext, make_auth
+from task_runner.http.clock import Clock, SystemClock
+from task_runner.http.faults import HostNotAllowedError
+from task_runner.http.paginate import paginate
+from task_runner.http.progress import ProgressCallback, ProgressEvent
+from task_runner.http.response import Page, Response, decode_body, extract_items
+from task_runner.http.retry import Attempt, Random, call_with_retry
+from task_runner.http.throttle import BudgetStore, InMemoryBudgetStore, Throttle
+from task_runner.http.tokens import (
+    InMemoryTokenCache,
+    LockFactory,
+    ThreadLocks,
+    TokenCache,
+    TokenStore,
+)
+from task_runner.http.transport import RawResponse, RequestsTransport, Transport, origin
+from task_runner.model import (
+    ConnectionConfig,
+    Expect,
+    Pagination,
+    PreparedRequest,
+    RetryPolicy,
+    Timeout,
+)
+from task_runner.redact import REDACTOR
+
+__all__ = ["Client"]
+
+log = logging.getLogger("task_runner.http")
+
+EXCERPT_CHARS = 500
+
+
+@dataclass
+class _Answer:
+    """A raw response with its decoded body: what one attempt produces."""
+
+    raw: RawResponse
+    body: Any
+
+    @property
+    def status(self) -> int:
+        return self.raw.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.raw.headers
+
+
+class Client:
+    """Sends a connection's requests: auth, retries, rate limits, pagination."""
+
+    def __init__(
+        self,
+        connection: ConnectionConfig,
+        *,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
+        token_store: TokenStore | None = None,
+        token_cache: TokenCache | None = None,
+        locks: LockFactory | None = None,
+        budget_store: BudgetStore | None = None,
+        rng: Random | None = None,
+        auth_timeout: Timeout | None = None,
+    ) -> None:
+        self.connection = connection
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.transport = transport or RequestsTransport(
+            verify=connection.verify, pool_size=max(1, connection.max_concurrency)
+        )
+        self.auth = make_auth(
+            connection.auth,
+            AuthContext(
+                connection=connection.name,
+                transport=self.transport,
+                clock=self.clock,
+                token_cache=token_cache or InMemoryTokenCache(),
+                locks=locks or ThreadLocks(),
+                token_store=token_store,
+                timeout=auth_timeout or Timeout(connect=10.0, read=30.0),
+            ),
+        )
+        self.throttle = Throttle(
+            connection.name,
+            connection.rate_limit,
+            budget_store or InMemoryBudgetStore(),
+            self.clock,
+        )
+        self.hosts = frozenset({origin(connection.base_url)[1], *connection.allowed_hosts})
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(
+        self,
+        request: PreparedRequest,
+        *,
+        retry: RetryPolicy,
+        timeout: Timeout,
+        expect: Expect,
+        progress: ProgressCallback | None = None,
+    ) -> Response:
+        """Send one request (with retries); a status ``expect`` refuses raises
+        :class:`HTTPStatusError` naming the task, status, reason and body start."""
+        return self._page(request, 1, None, retry, timeout, expect, _waiter(progress, request))
+
+    def fetch(
+        self,
+        request: PreparedRequest,
+        *,
+        retry: RetryPolicy,
+        timeout: Timeout,
+        expect: Expect,
+        pagination: Pagination,
+        on_page: Callable[[Page], None] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[Page]:
+        """Yield the task's pages in order (one page when ``pagination`` is off)."""
+        on_wait = _waiter(progress, request)
+        if not pagination.enabled:
+            page = self._page(request, 1, None, retry, timeout, expect, on_wait)
+            pages: Iterator[Page] = iter([page])
+        else:
+
+            def get(number: int, url: str | None) -> Page:
+                paged = (
+                    request if url else request.with_query(**{pagination.page_param: str(number)})
+                )
+                return self._page(paged, number, url, retry, timeout, expect, on_wait)
+
+            per_page = dict(request.query).get(pagination.per_page_param)
+            total: list[int | None] = [None]
+            pages = paginate(
+                get, pagination, per_page_hint=per_page, on_total=lambda n: total.__setitem__(0, n)
+            )
+        items = 0
+        for done, page in enumerate(pages, start=1):
+            items += len(page.items)
+            if on_page is not None:
+                on_page(page)
+            if progress is not None:
+                known = total[0] if pagination.enabled else 1
+                progress(ProgressEvent(request.task, done, known, items))
+            yield page
+
+    def _page(
+        self,
+        request: PreparedRequest,
+        number: int,
+        url: str | None,
+        retry: RetryPolicy,
+        timeout: Timeout,
+        expect: Expect,
+        on_wait: Callable[[float], None] | None,
+    ) -> Page:
+        target = self._url(url or request.url)
+        params = None if url else request.query
+        attempts: list[Attempt] = []
+
+        def attempt() -> _Answer:
+            raw = self._authed(request, target, params, timeout, expect, retry.max_wait, on_wait)
+            return _Answer(raw, decode_body(raw, strict=expect.accepts(raw.status)))
+
+        answer: _Answer = call_with_retry(
+            attempt,
+            policy=retry,
+            method=request.method,
+            clock=self.clock,
+            attempts=attempts,
+            rng=self.rng,
+            page=number,
+            on_wait=on_wait,
+        )
+        raw = answer.raw
+        if not expect.accepts(raw.status):
+            raise _status_error(request, raw, number)
+        return Page(
+            number=number,
+            status=raw.status,
+            reason=raw.reason,
+            headers=dict(raw.headers),
+            body=answer.body,
+            items=extract_items(answer.body),
+            elapsed=sum(a.elapsed for a in attempts),
+            url=raw.url,
+            attempts=attempts,
+        )
+
+    def _authed(
+        self,
+        request: PreparedRequest,
+        url: str,
+        params: Any,
+        timeout: Timeout,
+        expect: Expect,
+        max_wait: float,
+        on_wait: Callable[[float], None] | None,
+    ) -> RawResponse:
+        """The auth layer: add credentials; on a 401, get new ones and resend once."""
+        headers = {"Accept": "application/json", **self.connection.headers, **request.headers}
+        sent = {**headers, **self.auth.headers()}
+        raw = self._wire(request, url, params, sent, timeout, expect, max_wait, on_wait)
+        if raw.status == 401 and self.auth.on_unauthorized(sent):
+            log.info("connection %s: 401, sending once more with a new token", self.connection.name)
+            sent = {**headers, **self.auth.headers()}
+            raw = self._wire(request, url, params, sent, timeout, expect, max_wait, on_wait)
+        return raw
+
+    def _wire(
+        self,
+        request: PreparedRequest,
+        url: str,
+        params: Any,
+        headers: Mapping[str, str],
+        timeout: Timeout,
+        expect: Expect,
+        max_wait: float,
+        on_wait: Callable[[float], None] | None,
+    ) -> RawResponse:
+        """The throttle around one transport call."""
+        self.throttle.wait_turn(max_wait=max_wait, on_wait=on_wait)
+        raw = self.transport.send(
+            request.method,
+            url,
+            params=params,
+            headers=headers,
+            json=request.body,
+            timeout=timeout,
+            max_body_bytes=expect.max_body_bytes,
+            allowed_hosts=self.hosts,
+        )
+        self.throttle.observe(raw.status, raw.headers)
+        log.debug("%s %s -> %d (%.3fs)", request.method, _path(url), raw.status, raw.elapsed)
+        return raw
+
+    def _url(self, url: str) -> str:
+        """Absolute URL on one of the connection's hosts, or HostNotAllowedError."""
+        absolute = urljoin(self.connection.base_url.rstrip("/") + "/", url)
+        host = origin(absolute)[1]
+        if host not in self.hosts:
+            raise HostNotAllowedError(
+                f"{_path(absolute)} is on host {host}, which is not the connection "
+                f"{self.connection.name}'s host or in its allowed_hosts"
+            )
+        return absolute
+
+
+def _waiter(
+    progress: ProgressCallback | None, request: PreparedRequest
+) -> Callable[[float], None] | None:
+    if progress is None:
+        return None
+
+    def on_wait(seconds: float) -> None:
+        progress(ProgressEvent(request.task, 0, None, 0, waiting=seconds))
+
+    return on_wait
+
+
+def _status_error(request: PreparedRequest, raw: RawResponse, number: int) -> HTTPStatusError:
+    excerpt = REDACTOR.redact(raw.text[:EXCERPT_CHARS]).strip()
+    where = f" (page {number})" if number > 1 else ""
+    message = (
+        f"{request.method} {_path(raw.url)}{where} answered {raw.status} {raw.reason}".rstrip()
+    )
+    if excerpt:
+        message += f": {excerpt}"
+    return HTTPStatusError(
+        message,
+        status=raw.status,
+        reason=raw.reason,
+        body_excerpt=excerpt,
+        url=_path(raw.url),
+        task=request.task,
+    )
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return REDACTOR.redact(f"{parts.scheme}://{parts.netloc}{parts.path}")

@@ -1,0 +1,315 @@
+"""One job: move bytes over HTTP. No retries, no auth logic, no pagination.
+
+:class:`RequestsTransport` wraps ONE ``requests.Session`` per connection (keep-alive, a
+pool sized to the connection's concurrency, proxies from the environment, TLS verified
+or checked against a CA bundle). It reads bodies in chunks so a size cap stops a huge
+body early, turns every way a response can get lost (reset, timeout, truncated body)
+into a retryable :class:`~task_runner.http.faults.ConnectionFault`, and follows
+redirects itself: see :meth:`RequestsTransport.send` for why.
+
+Example::
+
+    transport = RequestsTransport(verify=True, pool_size=4)
+    raw = transport.send("GET", "https://api.example.com/items", timeout=Timeout())
+    raw.status, raw.json()
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import parse_header_links
+
+import task_runner
+from task_runner.errors import TransportError
+from task_runner.http.faults import (
+    BodyTooLargeError,
+    ConnectionFault,
+    InvalidBodyError,
+    RedirectRefusedError,
+)
+from task_runner.model import Timeout
+from task_runner.redact import REDACTOR
+
+__all__ = [
+    "USER_AGENT",
+    "RawResponse",
+    "RequestsTransport",
+    "Transport",
+    "origin",
+    "parse_links",
+]
+
+log = logging.getLogger("task_runner.http")
+
+USER_AGENT = f"task-runner/{task_runner.__version__}"
+MAX_REDIRECTS = 5
+CHUNK_SIZE = 64 * 1024
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: Headers that must never be sent to a host other than the one they were meant for.
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
+
+QueryPairs = Sequence[tuple[str, str]]
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` with default ports filled in, for same-origin checks."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return (scheme, (parts.hostname or "").lower(), port)
+
+
+def parse_links(value: str | None) -> dict[str, str]:
+    """An RFC 8288 ``Link`` header as ``{rel: url}``, using requests' own parser."""
+    if not value:
+        return {}
+    links: dict[str, str] = {}
+    for link in parse_header_links(value):
+        rel, url = link.get("rel"), link.get("url")
+        if rel and url:
+            for name in rel.split():
+                links.setdefault(name.lower(), url)
+    return links
+
+
+@dataclass
+class RawResponse:
+    """A fully read response. ``headers`` are case-insensitive."""
+
+    status: int
+    reason: str
+    headers: CaseInsensitiveDict[str]
+    content: bytes
+    url: str
+    elapsed: float = 0.0
+    history: list[int] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(_charset(self.headers), errors="replace")
+
+    @property
+    def links(self) -> dict[str, str]:
+        return parse_links(self.headers.get("Link"))
+
+    @property
+    def is_json(self) -> bool:
+        return "json" in self.headers.get("Content-Type", "").lower()
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or :class:`InvalidBodyError` saying where it broke."""
+        try:
+            return jsonlib.loads(self.content)
+        except ValueError as exc:
+            size = len(self.content)
+            raise InvalidBodyError(
+                f"the {self.status} response from {_safe_url(self.url)} is not valid JSON "
+                f"({exc}; {size} bytes)"
+            ) from None
+
+
+class Transport(Protocol):
+    """What the send path needs from HTTP; tests may wrap it to inject faults."""
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryPairs | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        timeout: Timeout,
+        max_body_bytes: int | None = None,
+        allowed_hosts: frozenset[str] = frozenset(),
+    ) -> RawResponse: ...
+
+    def close(self) -> None: ...
+
+
+class RequestsTransport:
+    """A ``requests.Session`` with a pool of ``pool_size`` connections per host."""
+
+    def __init__(
+        self, *, verify: bool | str = True, pool_size: int = 4, user_agent: str = USER_AGENT
+    ) -> None:
+        session = requests.Session()
+        # No urllib3 retries: the retry layer decides, records and paces every attempt.
+        # pool_block: more threads than the pool wait for a connection instead of
+        # opening throwaway ones that defeat keep-alive.
+        adapter = HTTPAdapter(
+            pool_connections=4, pool_maxsize=max(1, pool_size), max_retries=0, pool_block=True
+        )
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.verify = verify
+        session.headers["User-Agent"] = user_agent
+        self.session = session
+
+    def close(self) -> None:
+        self.session.close()
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryPairs | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        timeout: Timeout,
+        max_body_bytes: int | None = None,
+        allowed_hosts: frozenset[str] = frozenset(),
+    ) -> RawResponse:
+        """Send one request and read its body, following redirects by hand.
+
+        requests would follow redirects itself and strips ``Authorization`` when the
+        host changes, but it keeps other headers and follows to ANY host. We follow
+        only same-origin redirects with all headers; a redirect to another host is
+        followed only when that host is in ``allowed_hosts``, and then without
+        credential headers; any other redirect is refused with a clear error.
+        """
+        start_origin = origin(url)
+        send_headers = dict(headers or {})
+        history: list[int] = []
+        for _ in range(MAX_REDIRECTS + 1):
+            raw = self._send_once(
+                method, url, params, send_headers, json, data, timeout, max_body_bytes
+            )
+            location = raw.headers.get("Location")
+            if raw.status not in REDIRECT_STATUSES or not location:
+                raw.history = history
+                return raw
+            history.append(raw.status)
+            target = urljoin(raw.url, location)
+            if origin(target) != start_origin:
+                if origin(target)[1] not in allowed_hosts:
+                    raise RedirectRefusedError(
+                        f"{method} {_safe_url(url)} was redirected ({raw.status}) to another "
+                        f"host, {origin(target)[1]}; not followed (add the host to the "
+                        "connection's allowed_hosts to follow it without credentials)"
+                    )
+                send_headers = _without_credentials(send_headers)
+            if raw.status == 303 or (raw.status in (301, 302) and method not in ("GET", "HEAD")):
+                method, json, data = "GET", None, None
+            url, params = target, None  # the Location carries its own query
+        raise TransportError(f"{method} {_safe_url(url)}: more than {MAX_REDIRECTS} redirects")
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        params: QueryPairs | None,
+        headers: Mapping[str, str],
+        json: Any,
+        data: Mapping[str, str] | None,
+        timeout: Timeout,
+        max_body_bytes: int | None,
+    ) -> RawResponse:
+        started = time.perf_counter()
+        where = f"{method} {_safe_url(url)}"
+        try:
+            resp = self.session.request(
+                method,
+                url,
+                params=list(params) if params else None,
+                headers=dict(headers),
+                json=json,
+                data=data,
+                timeout=timeout.as_requests(),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TransportError(
+                f"{where}: TLS verification failed ({_short(exc)})",
+                hint="set the connection's verify to a CA bundle path if the server uses a private CA",
+            ) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+            raise TransportError(f"{where}: invalid URL ({_short(exc)})") from None
+        except requests.exceptions.Timeout as exc:
+            kind = "connect" if isinstance(exc, requests.exceptions.ConnectTimeout) else "read"
+            limit = timeout.connect if kind == "connect" else timeout.read
+            raise ConnectionFault(f"{where}: {kind} timeout after {limit:g}s") from None
+        except requests.exceptions.RequestException as exc:
+            raise ConnectionFault(f"{where}: connection failed ({_short(exc)})") from None
+        with resp:
+            content = _read_body(resp, where, max_body_bytes, timeout)
+        return RawResponse(
+            status=resp.status_code,
+            reason=resp.reason or "",
+            headers=resp.headers,
+            content=content,
+            url=resp.url,
+            elapsed=time.perf_counter() - started,
+        )
+
+
+def _read_body(resp: requests.Response, where: str, cap: int | None, timeout: Timeout) -> bytes:
+    """Read the body in chunks, stopping at ``cap``; a short body is a retryable fault."""
+    declared = resp.headers.get("Content-Length", "")
+    if cap is not None and declared.isdigit() and int(declared) > cap:
+        raise BodyTooLargeError(
+            f"{where}: the response body ({declared} bytes) is larger than the "
+            f"max_body_bytes cap of {cap} bytes"
+        )
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        for chunk in resp.iter_content(CHUNK_SIZE):
+            total += len(chunk)
+            if cap is not None and total > cap:
+                raise BodyTooLargeError(
+                    f"{where}: the response body is larger than the max_body_bytes cap of "
+                    f"{cap} bytes; stopped reading"
+                )
+            chunks.append(chunk)
+    except requests.exceptions.ChunkedEncodingError as exc:
+        raise ConnectionFault(
+            f"{where}: the response body was cut off after {total} bytes ({_short(exc)})"
+        ) from None
+    except requests.exceptions.ConnectionError as exc:
+        raise ConnectionFault(
+            f"{where}: the connection broke while reading the body after {total} bytes "
+            f"(read timeout {timeout.read:g}s; {_short(exc)})"
+        ) from None
+    except requests.exceptions.RequestException as exc:
+        raise ConnectionFault(f"{where}: reading the body failed ({_short(exc)})") from None
+    return b"".join(chunks)
+
+
+def _without_credentials(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+
+
+def _charset(headers: Mapping[str, str]) -> str:
+    content_type = headers.get("Content-Type", "")
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip('"')
+    return "utf-8"
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its query (it may hold filters or secrets), redacted."""
+    parts = urlsplit(url)
+    return REDACTOR.redact(f"{parts.scheme}://{parts.netloc}{parts.path}")
+
+
+def _short(exc: BaseException) -> str:
+    """A one-line, redacted exception text (urllib3 messages can be long and nested)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return REDACTOR.redact(text[:300])
