@@ -129,7 +129,7 @@ class ImageAttrs(NamedTuple):
 
     id: int
     project_id: int
-    index: int
+    position: int
     created_at: int
     updated_at: int
     taken_at: int
@@ -276,7 +276,7 @@ class Dataset:
         return ImageAttrs(
             id=image_id,
             project_id=project_id,
-            index=index,
+            position=index,
             created_at=created,
             updated_at=updated,
             taken_at=taken,
@@ -341,7 +341,7 @@ class Dataset:
         width, height = _SIZES[d.next(len(_SIZES))]
         user_id, login, name = _USERS[d.next(len(_USERS))]
         drone = d.chance(10)
-        filename = f"{'DJI' if drone else 'IMG'}_{a.index + 1:05d}.jpg"
+        filename = f"{'DJI' if drone else 'IMG'}_{a.position + 1:05d}.jpg"
         words = [_WORDS[d.next(len(_WORDS))] for _ in range(d.next(4))]
         has_log = d.chance(40)
         has_gps = d.chance(70)

@@ -114,7 +114,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 company_id=self.headers.get("Procore-Company-Id"),
                 clock_time=self._start_clock,
                 query=self._url.query,
-                index=self._index,
+                request_no=self._index,
                 fault=str(self._fault) if self._fault else None,
                 authorized="Authorization" in self.headers,
             )

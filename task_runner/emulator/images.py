@@ -116,7 +116,7 @@ def _time_range(name: str, text: str) -> tuple[int, int]:
         return int(start.timestamp()), int(end.timestamp())
     utc = dt.timezone.utc
     lo = dt.datetime.combine(start, dt.time(), utc)
-    hi = dt.datetime.combine(end, dt.time(23, 59, 59), utc)  # type: ignore[arg-type]
+    hi = dt.datetime.combine(end, dt.time(23, 59, 59), utc)
     return int(lo.timestamp()), int(hi.timestamp())
 
 

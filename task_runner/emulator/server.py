@@ -159,6 +159,10 @@ class Emulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def request_stop(self) -> None:
+        """Ask :meth:`serve_until_stopped` to return (safe in a signal handler)."""
+        self._stopping.set()
+
     def serve_until_stopped(self) -> None:
         """Block until :meth:`stop` (the CLI's main loop)."""
         while not self._stopping.wait(0.5):
