@@ -44,7 +44,7 @@ class RetryPolicy:
     a longer one fails the task at once instead of hanging.
     """
 
-    max_attempts: int = 3
+    max_attempts: int = 5
     initial_interval: float = 1.0
     backoff_rate: float = 2.0
     max_interval: float = 60.0

@@ -1,0 +1,558 @@
+"""Load a workflow file: YAML with locations -> schema check -> references -> Workflow.
+
+Every mistake found is collected and raised together (:class:`InputErrors`), sorted by
+location, before anything is sent.
+
+Example::
+
+    workflow = load_workflow("examples/workflows/procore_images.yaml")
+    workflow.order()   # ["list_images"]
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import graphlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import TemplateSyntaxError
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from task_runner.durations import parse_duration
+from task_runner.errors import (
+    InputError,
+    InputErrors,
+    LoadError,
+    SchemaValidationError,
+    SourceLocation,
+    TaskRunnerError,
+    TemplateError,
+    UnresolvedReferenceError,
+    format_path,
+)
+from task_runner.formats import FORMAT_CHECKER
+from task_runner.model import Expect, Pagination, RetryPolicy, Timeout
+from task_runner.workflow.model import (
+    ConnectionSpec,
+    InputSpec,
+    ScheduleSpec,
+    TaskSpec,
+    WindowSpec,
+    Workflow,
+)
+from task_runner.workflow.params import check_literal_params
+from task_runner.workflow.templating import RUN_VARIABLES, TemplateEngine, is_template
+from task_runner.workflow.yaml_loader import LocatedDict, load_yaml_file, locate
+
+if TYPE_CHECKING:
+    from task_runner.catalogue import Catalogue
+
+__all__ = ["WORKFLOW_SCHEMA_PATH", "load_workflow", "workflow_validator"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+WORKFLOW_SCHEMA_PATH = REPO_ROOT / "schemas" / "workflow.schema.json"
+
+
+@functools.lru_cache(maxsize=1)
+def workflow_validator() -> Draft202012Validator:
+    """The workflow schema's validator, compiled once per process."""
+    schema = json.loads(WORKFLOW_SCHEMA_PATH.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+
+
+def load_workflow(
+    path: str | Path,
+    *,
+    catalogue: Catalogue | None = None,
+    definitions: Sequence[str] = (),
+) -> Workflow:
+    """Load and statically check a workflow file; raise every mistake at once."""
+    if catalogue is None:
+        from task_runner.catalogue import Catalogue
+
+        catalogue = Catalogue.load(definitions)
+    file = str(path)
+    data = load_yaml_file(path)
+    if not isinstance(data, LocatedDict):
+        raise LoadError(
+            "a workflow file must be a mapping with name, connections and tasks",
+            location=getattr(data, "location", SourceLocation(file, 1, 1)),
+        )
+    builder = _Builder(Path(path), data, catalogue)
+    return builder.build()
+
+
+class _Builder:
+    def __init__(self, path: Path, data: LocatedDict, catalogue: Catalogue) -> None:
+        self.path = path
+        self.file = str(path)
+        self.data = data
+        self.catalogue = catalogue
+        self.errors: list[InputError] = []
+        self.templates = TemplateEngine()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def loc(self, path: Sequence[Any], *, key: bool = False) -> SourceLocation:
+        return locate(self.data, path, key=key) or SourceLocation(self.file, 1, 1)
+
+    def error(
+        self,
+        cls: type[InputError],
+        message: str,
+        path: Sequence[Any],
+        *,
+        key: bool = False,
+        hint: str | None = None,
+    ) -> None:
+        task = str(path[1]) if len(path) > 1 and path[0] == "tasks" else None
+        self.errors.append(
+            cls(
+                message,
+                location=self.loc(path, key=key),
+                path=path_text(path),
+                task=task,
+                hint=hint,
+            )
+        )
+
+    # -- phases --------------------------------------------------------------------------
+
+    def build(self) -> Workflow:
+        self.check_structure()
+        structurally_valid = not self.errors
+        inputs = self.build_inputs()
+        connections = self.build_connections()
+        tasks = self.build_tasks(structurally_valid)
+        workflow = Workflow(
+            path=self.path,
+            name=str(self.data.get("name", self.path.stem)),
+            description=str(self.data.get("description", "")),
+            inputs=inputs,
+            connections=connections,
+            tasks=tasks,
+            schedule=self.build_schedule(),
+            window=self.build_window(),
+            data=self.data,
+            templates=self.templates,
+            catalogue=self.catalogue,
+        )
+        self.check_tasks(workflow)
+        self.check_graph(workflow)
+        if self.errors:
+            raise InputErrors(self.errors)
+        return workflow
+
+    def check_structure(self) -> None:
+        for error in workflow_validator().iter_errors(self.data):
+            self.report_schema_error(error)
+
+    def report_schema_error(self, error: ValidationError) -> None:
+        if error.validator in ("oneOf", "anyOf") and error.context:
+            deepest = best_match(error.context)
+            if deepest is not None and list(deepest.absolute_path) != list(error.absolute_path):
+                error = deepest
+        path = list(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            allowed = list(error.schema.get("properties", {}))
+            for key in error.instance:
+                if key not in allowed:
+                    close = difflib.get_close_matches(str(key), allowed, n=1)
+                    hint = (
+                        f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(allowed)
+                    )
+                    self.error(
+                        SchemaValidationError,
+                        f"unknown key {key!r}",
+                        [*path, key],
+                        key=True,
+                        hint=hint,
+                    )
+            return
+        if error.validator == "required" and isinstance(error.instance, Mapping):
+            self.error(SchemaValidationError, error.message.replace("property", "key"), path)
+            return
+        if error.validator == "propertyNames":
+            self.error(
+                SchemaValidationError,
+                f"{error.instance!r} is not a valid name: use letters, digits and _",
+                [*path, error.instance],
+                key=True,
+            )
+            return
+        message = error.message
+        if error.validator in ("oneOf", "anyOf") and error.validator_value:
+            message = f"{error.instance!r} is not valid here"
+            described = error.schema.get("description")
+            if described:
+                message += f": {described}"
+        self.error(SchemaValidationError, message, path)
+
+    def build_inputs(self) -> dict[str, InputSpec]:
+        raw = self.data.get("inputs") or {}
+        specs: dict[str, InputSpec] = {}
+        if not isinstance(raw, Mapping):
+            return specs
+        for name, schema in raw.items():
+            if isinstance(schema, Mapping):
+                specs[str(name)] = InputSpec(
+                    str(name), dict(schema), self.loc(["inputs", name], key=True)
+                )
+                if "default" in schema:
+                    self.check_default(str(name), schema)
+        return specs
+
+    def check_default(self, name: str, schema: Mapping[str, Any]) -> None:
+        try:
+            validator = Draft202012Validator(dict(schema), format_checker=FORMAT_CHECKER)
+            for err in validator.iter_errors(schema["default"]):
+                self.error(
+                    SchemaValidationError, f"default {err.message}", ["inputs", name, "default"]
+                )
+        except Exception as exc:  # an invalid input schema: reported by the structure check
+            self.error(SchemaValidationError, f"invalid input type: {exc}", ["inputs", name])
+
+    def build_connections(self) -> dict[str, ConnectionSpec]:
+        raw = self.data.get("connections") or {}
+        out: dict[str, ConnectionSpec] = {}
+        if not isinstance(raw, Mapping):
+            return out
+        for name, conn in raw.items():
+            if not isinstance(conn, Mapping):
+                continue
+            out[str(name)] = ConnectionSpec(
+                str(name), conn, self.loc(["connections", name], key=True)
+            )
+            self.check_templates(conn, ["connections", name], task=None)
+            api = conn.get("api")
+            if isinstance(api, str) and self.catalogue.profile(api) is None:
+                self.error(
+                    UnresolvedReferenceError,
+                    f"unknown API profile {api!r}",
+                    ["connections", name, "api"],
+                    hint="see `task-runner apis list` for the APIs in the catalogue",
+                )
+        return out
+
+    def build_schedule(self) -> ScheduleSpec | None:
+        raw = self.data.get("schedule")
+        if not isinstance(raw, Mapping):
+            return None
+        try:
+            spec = ScheduleSpec(
+                cron=raw.get("cron"),
+                every=parse_duration(raw["every"]) if "every" in raw else None,
+                timezone=str(raw.get("timezone", "UTC")),
+                jitter=parse_duration(raw.get("jitter", 0)),
+                misfire_grace=parse_duration(raw.get("misfire_grace", 300)),
+                enabled=bool(raw.get("enabled", True)),
+            )
+        except (ValueError, TypeError):
+            return None  # reported by the structure check
+        self.check_schedule(spec)
+        return spec
+
+    def check_schedule(self, spec: ScheduleSpec) -> None:
+        from task_runner.workflow.schedule_check import cron_error, timezone_error
+
+        if spec.cron is not None and (problem := cron_error(spec.cron, spec.timezone)):
+            self.error(SchemaValidationError, problem, ["schedule", "cron"])
+        if problem := timezone_error(spec.timezone):
+            self.error(SchemaValidationError, problem, ["schedule", "timezone"])
+        if spec.every is not None and spec.every <= 0:
+            self.error(SchemaValidationError, "every must be more than 0s", ["schedule", "every"])
+
+    def build_window(self) -> WindowSpec:
+        raw = self.data.get("window")
+        if not isinstance(raw, Mapping):
+            return WindowSpec()
+        try:
+            return WindowSpec(
+                initial_lookback=parse_duration(raw.get("initial_lookback", 86400)),
+                overlap=parse_duration(raw.get("overlap", 0)),
+                max_span=parse_duration(raw["max_span"]) if "max_span" in raw else None,
+            )
+        except (ValueError, TypeError):
+            return WindowSpec()
+
+    def build_tasks(self, structurally_valid: bool) -> dict[str, TaskSpec]:
+        raw = self.data.get("tasks") or {}
+        defaults = self.data.get("defaults") or {}
+        tasks: dict[str, TaskSpec] = {}
+        if not isinstance(raw, Mapping):
+            return tasks
+        for name, task in raw.items():
+            if not isinstance(task, Mapping):
+                continue
+            try:
+                tasks[str(name)] = _task_spec(
+                    str(name), task, defaults, self.loc(["tasks", name], key=True)
+                )
+            except (ValueError, TypeError, KeyError, AttributeError):
+                if structurally_valid:  # otherwise the structure errors already say why
+                    self.error(SchemaValidationError, "invalid task settings", ["tasks", name])
+        return tasks
+
+    # -- semantic checks -----------------------------------------------------------------
+
+    def check_tasks(self, workflow: Workflow) -> None:
+        for name, task in workflow.tasks.items():
+            base = ["tasks", name]
+            if task.operation and task.request is not None:
+                self.error(
+                    SchemaValidationError,
+                    "a task has either `operation` (with `connection` and `params`) or a raw `request`, not both",
+                    base,
+                )
+            elif not task.operation and task.request is None:
+                self.error(
+                    SchemaValidationError,
+                    "a task needs `operation` (see `task-runner apis search`) or a raw `request`",
+                    base,
+                    key=True,
+                )
+            if task.connection and task.connection not in workflow.connections:
+                self.unknown(
+                    "connection", task.connection, list(workflow.connections), [*base, "connection"]
+                )
+            if task.operation:
+                self.check_operation(workflow, task, base)
+            refs = self.check_templates(task.data, base, task=name, workflow=workflow)
+            object.__setattr__(task, "references", frozenset(refs))
+
+    def check_operation(self, workflow: Workflow, task: TaskSpec, base: list[Any]) -> None:
+        assert task.operation is not None
+        try:
+            operation = self.catalogue.get(task.operation)
+        except TaskRunnerError as exc:
+            self.error(
+                UnresolvedReferenceError,
+                f"unknown operation {task.operation!r}",
+                [*base, "operation"],
+                hint=exc.hint or "see `task-runner apis search QUERY`",
+            )
+            return
+        workflow.operations[operation.id] = operation
+        if not task.connection:
+            self.error(
+                SchemaValidationError,
+                f"task uses operation {operation.id!r} but names no `connection`",
+                base,
+                key=True,
+                hint="add `connection: <name>` naming one of `connections:`",
+            )
+        params = task.params if isinstance(task.params, Mapping) else {}
+        for err in check_literal_params(operation, params, [*base, "params"], self.loc):
+            self.errors.append(err)
+
+    def unknown(self, kind: str, name: str, known: list[str], path: list[Any]) -> None:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else (f"defined {kind}s: " + ", ".join(known) if known else f"no {kind}s are defined")
+        )
+        self.error(UnresolvedReferenceError, f"unknown {kind} {name!r}", path, hint=hint)
+
+    def check_templates(
+        self,
+        value: Any,
+        path: list[Any],
+        *,
+        task: str | None,
+        workflow: Workflow | None = None,
+    ) -> set[str]:
+        """Compile every template under ``value``; check what it refers to; return task refs."""
+        found: set[str] = set()
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                found |= self.check_templates(v, [*path, k], task=task, workflow=workflow)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                found |= self.check_templates(v, [*path, i], task=task, workflow=workflow)
+        elif is_template(value):
+            found |= self.check_template(str(value), path, task=task, workflow=workflow)
+        return found
+
+    def check_template(
+        self, source: str, path: list[Any], *, task: str | None, workflow: Workflow | None
+    ) -> set[str]:
+        try:
+            self.templates.compile(source)
+            refs = self.templates.references(source)
+        except TemplateSyntaxError as exc:
+            self.error(TemplateError, f"template syntax error: {exc.message} in {source!r}", path)
+            return set()
+        found: set[str] = set()
+        inputs = self.data.get("inputs") or {}
+        tasks = self.data.get("tasks") or {}
+        for namespace, name in refs:
+            if namespace == "inputs" and name is not None and name not in inputs:
+                self.error(
+                    UnresolvedReferenceError,
+                    f"inputs.{name} is not declared (in template {source!r})",
+                    path,
+                    hint=f"add `{name}: {{type: ...}}` under `inputs:`",
+                )
+            elif namespace == "tasks" and name is not None:
+                if name not in tasks:
+                    self.error(
+                        UnresolvedReferenceError,
+                        f"tasks.{name} is not a task of this workflow (in template {source!r})",
+                        path,
+                        hint=_suggest(name, list(tasks)),
+                    )
+                elif task is None:
+                    self.error(
+                        TemplateError,
+                        f"connections cannot read task outputs (in template {source!r})",
+                        path,
+                    )
+                elif name == task:
+                    self.error(TemplateError, f"task {task!r} reads its own output", path)
+                else:
+                    found.add(name)
+            elif namespace == "run" and name is not None and name not in RUN_VARIABLES:
+                self.error(
+                    UnresolvedReferenceError,
+                    f"run.{name} is not a run variable (in template {source!r})",
+                    path,
+                    hint=_suggest(name, list(RUN_VARIABLES)),
+                )
+            elif name is None and namespace not in ("inputs", "env", "secrets", "tasks", "run"):
+                self.error(
+                    UnresolvedReferenceError,
+                    f"{namespace!r} is undefined (in template {source!r})",
+                    path,
+                    hint="templates read inputs.X, env.X, secrets.X, tasks.X.output and run.X",
+                )
+        return found
+
+    def check_graph(self, workflow: Workflow) -> None:
+        for name, task in workflow.tasks.items():
+            for i, dep in enumerate(task.depends_on):
+                if dep not in workflow.tasks:
+                    where: list[Any] = ["tasks", name, "depends_on"]
+                    if isinstance(task.data.get("depends_on"), list):
+                        where.append(i)
+                    self.unknown("task", dep, list(workflow.tasks), where)
+                elif dep == name:
+                    self.error(
+                        SchemaValidationError,
+                        f"task {name!r} depends on itself",
+                        ["tasks", name, "depends_on"],
+                    )
+        graph = {
+            n: [d for d in t.dependencies if d in workflow.tasks and d != n]
+            for n, t in workflow.tasks.items()
+        }
+        try:
+            graphlib.TopologicalSorter(graph).prepare()
+        except graphlib.CycleError as exc:
+            cycle = list(exc.args[1])
+            self.error(
+                SchemaValidationError,
+                "tasks depend on each other in a cycle: " + " -> ".join(cycle),
+                ["tasks", cycle[0]],
+                key=True,
+                hint="remove one depends_on or task reference",
+            )
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return (
+        f"did you mean {close[0]!r}?" if close else ("known: " + ", ".join(known) if known else "")
+    )
+
+
+def _task_spec(
+    name: str, task: Mapping[str, Any], defaults: Mapping[str, Any], location: SourceLocation
+) -> TaskSpec:
+    depends = task.get("depends_on") or ()
+    if isinstance(depends, str):
+        depends = (depends,)
+    output = task.get("output") or {}
+    return TaskSpec(
+        name=name,
+        location=location,
+        data=task,
+        operation=task.get("operation"),
+        connection=task.get("connection"),
+        params=task.get("params") or {},
+        request=task.get("request"),
+        pagination=parse_paginate(task.get("paginate")),
+        retry=parse_retry(task.get("retry", defaults.get("retry"))),
+        timeout=parse_timeout(task.get("timeout", defaults.get("timeout"))),
+        expect=parse_expect(task.get("expect", defaults.get("expect"))),
+        output_jsonl=output.get("jsonl"),
+        depends_on=tuple(str(d) for d in depends),
+        description=str(task.get("description", "")),
+    )
+
+
+def parse_paginate(raw: Any) -> Pagination:
+    if raw in (None, False):
+        return Pagination()
+    if raw == "all":
+        return Pagination(mode="all")
+    if isinstance(raw, int):
+        return Pagination(mode="pages", max_pages=raw)
+    pages = raw.get("pages", "all")
+    concurrency = int(raw.get("max_concurrency", 4))
+    if pages == "all":
+        return Pagination(mode="all", max_concurrency=concurrency)
+    return Pagination(mode="pages", max_pages=int(pages), max_concurrency=concurrency)
+
+
+def parse_retry(raw: Mapping[str, Any] | None) -> RetryPolicy:
+    if not raw:
+        return RetryPolicy()
+    base = RetryPolicy()
+    return RetryPolicy(
+        max_attempts=int(raw.get("max_attempts", base.max_attempts)),
+        initial_interval=parse_duration(raw.get("initial_interval", base.initial_interval)),
+        backoff_rate=float(raw.get("backoff_rate", base.backoff_rate)),
+        max_interval=parse_duration(raw.get("max_interval", base.max_interval)),
+        jitter=bool(raw.get("jitter", base.jitter)),
+        retry_on_status=frozenset(raw.get("retry_on", base.retry_on_status)),
+        retry_non_idempotent=bool(raw.get("retry_non_idempotent", False)),
+        max_wait=parse_duration(raw.get("max_wait", base.max_wait)),
+    )
+
+
+def parse_timeout(raw: Any) -> Timeout:
+    if raw is None:
+        return Timeout()
+    if not isinstance(raw, Mapping):
+        seconds = parse_duration(raw)
+        return Timeout(connect=min(seconds, Timeout().connect), read=seconds)
+    base = Timeout()
+    return Timeout(
+        connect=parse_duration(raw.get("connect", base.connect)),
+        read=parse_duration(raw.get("read", base.read)),
+    )
+
+
+def parse_expect(raw: Mapping[str, Any] | None) -> Expect:
+    if not raw:
+        return Expect()
+    status = raw.get("status")
+    return Expect(
+        status=frozenset(int(s) for s in status) if status else None,
+        max_body_bytes=raw.get("max_body_bytes"),
+        checks=tuple(raw.get("checks") or ()),
+    )
+
+
+def path_text(path: Sequence[Any]) -> str:
+    """``["tasks", "a", "params", "x"]`` -> ``a.params.x`` (the form users read)."""
+    parts = list(path)
+    if len(parts) >= 2 and parts[0] == "tasks":
+        parts = parts[1:]
+    return format_path(parts)

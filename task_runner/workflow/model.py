@@ -1,0 +1,149 @@
+"""The loaded workflow: what the YAML says, checked, as small objects.
+
+Templated values stay templates here; :mod:`task_runner.workflow.prepare` renders them
+for one run. Every object keeps the :class:`SourceLocation` of the YAML it came from.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from task_runner.errors import SourceLocation, UnresolvedReferenceError
+from task_runner.model import Expect, Pagination, RetryPolicy, Timeout
+
+if TYPE_CHECKING:
+    from task_runner.catalogue import Catalogue, OperationDefinition
+    from task_runner.workflow.templating import TemplateEngine
+
+__all__ = ["ConnectionSpec", "InputSpec", "ScheduleSpec", "TaskSpec", "WindowSpec", "Workflow"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    schema: Mapping[str, Any]
+    location: SourceLocation
+
+    @property
+    def has_default(self) -> bool:
+        return "default" in self.schema
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """A connection as written: ``base_url`` and ``auth`` values may be templates."""
+
+    name: str
+    data: Mapping[str, Any]
+    location: SourceLocation
+
+    @property
+    def api(self) -> str | None:
+        return self.data.get("api")
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    cron: str | None = None
+    every: float | None = None
+    timezone: str = "UTC"
+    jitter: float = 0.0
+    misfire_grace: float = 300.0
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Incremental windows: the first run looks back ``initial_lookback`` seconds."""
+
+    initial_lookback: float = 86400.0
+    overlap: float = 0.0
+    max_span: float | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    location: SourceLocation
+    data: Mapping[str, Any]
+    operation: str | None
+    connection: str | None
+    params: Mapping[str, Any]
+    request: Mapping[str, Any] | None
+    pagination: Pagination
+    retry: RetryPolicy
+    timeout: Timeout
+    expect: Expect
+    output_jsonl: str | None
+    depends_on: tuple[str, ...]
+    references: frozenset[str] = frozenset()
+    description: str = ""
+
+    @property
+    def dependencies(self) -> frozenset[str]:
+        """Explicit ``depends_on`` plus every task its templates read."""
+        return frozenset(self.depends_on) | self.references
+
+
+@dataclass
+class Workflow:
+    """A loaded, statically valid workflow. Build it with ``load_workflow``."""
+
+    path: Path
+    name: str
+    description: str
+    inputs: dict[str, InputSpec]
+    connections: dict[str, ConnectionSpec]
+    tasks: dict[str, TaskSpec]
+    schedule: ScheduleSpec | None
+    window: WindowSpec
+    data: Mapping[str, Any]
+    templates: TemplateEngine
+    catalogue: Catalogue
+    operations: dict[str, OperationDefinition] = field(default_factory=dict)
+
+    def task(self, name: str) -> TaskSpec:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self.tasks), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "tasks: " + ", ".join(self.tasks)
+            raise UnresolvedReferenceError(
+                f"no task {name!r} in workflow {self.name!r}",
+                location=SourceLocation(str(self.path)),
+                hint=hint,
+            ) from None
+
+    def operation(self, task: TaskSpec) -> OperationDefinition | None:
+        return self.operations.get(task.operation) if task.operation else None
+
+    def order(self) -> list[str]:
+        """Tasks in dependency order (file order among independent tasks)."""
+        sorter = graphlib.TopologicalSorter(
+            {n: sorted(t.dependencies) for n, t in self.tasks.items()}
+        )
+        position = {name: i for i, name in enumerate(self.tasks)}
+        sorter.prepare()
+        ordered: list[str] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready(), key=position.__getitem__)
+            ordered.extend(ready)
+            sorter.done(*ready)
+        return ordered
+
+    def upstream(self, name: str) -> list[str]:
+        """All tasks ``name`` depends on, transitively, in dependency order."""
+        needed: set[str] = set()
+        stack = list(self.tasks[name].dependencies)
+        while stack:
+            dep = stack.pop()
+            if dep not in needed and dep in self.tasks:
+                needed.add(dep)
+                stack.extend(self.tasks[dep].dependencies)
+        return [n for n in self.order() if n in needed]

@@ -1,0 +1,199 @@
+"""Task parameters against an operation's generated JSON Schema.
+
+Literal values are checked when the workflow loads; templated values after rendering,
+once they have been coerced to the parameter's type where that loses nothing
+(``"777"`` -> ``777``, ``"true"`` -> ``True``; ``"abc"`` for an integer stays an error
+that names the template).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from jsonschema.exceptions import ValidationError
+
+from task_runner.errors import InputError, SchemaValidationError, SourceLocation, format_path
+from task_runner.workflow.templating import is_template
+
+if TYPE_CHECKING:
+    from task_runner.catalogue import OperationDefinition
+
+__all__ = ["check_literal_params", "coerce", "contains_template", "validate_rendered_params"]
+
+_INT = re.compile(r"^[+-]?\d+$")
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "a boolean (true or false)",
+    "array": "a list",
+    "object": "a mapping",
+}
+
+Locator = Callable[..., SourceLocation]
+
+
+def contains_template(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(contains_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_template(v) for v in value)
+    return is_template(value)
+
+
+def _display_path(path: Sequence[Any]) -> str:
+    parts = list(path)
+    if parts and parts[0] == "tasks":
+        parts = parts[1:]
+    return format_path(parts)
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        return f"{error.instance!r} is not {wanted}"
+    if error.validator == "format" and error.cause is not None:
+        return str(error.cause)
+    if error.validator == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        return f"{error.instance!r} is not one of the allowed values: {allowed}"
+    return error.message
+
+
+def _describe(operation: OperationDefinition, name: str) -> str:
+    param = operation.param(name)
+    if param is None:
+        return ""
+    kind = param.schema.get("type", "value")
+    text = f" ({param.location} {kind})"
+    if param.description:
+        text += f": {param.description.strip().splitlines()[0]}"
+    return text
+
+
+def check_literal_params(
+    operation: OperationDefinition,
+    params: Mapping[str, Any],
+    path: list[Any],
+    locate: Locator,
+) -> list[InputError]:
+    """Unknown names, missing required parameters, and literal values against the schema."""
+    schema = operation.params_schema
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    errors: list[InputError] = []
+    task = str(path[1]) if len(path) > 1 else None
+
+    def err(message: str, where: list[Any], *, key: bool = False, hint: str | None = None) -> None:
+        errors.append(
+            SchemaValidationError(
+                message,
+                location=locate(where, key=key),
+                path=_display_path(where),
+                task=task,
+                hint=hint,
+            )
+        )
+
+    for name in params:
+        if name not in properties:
+            close = difflib.get_close_matches(str(name), list(properties), n=1, cutoff=0.5)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"see `task-runner apis show {operation.id}`"
+            )
+            err(
+                f"unknown parameter {name!r} for {operation.id}", [*path, name], key=True, hint=hint
+            )
+    for name in schema.get("required", []):
+        if name not in params:
+            err(
+                f"missing required parameter {name!r}{_describe(operation, name)}",
+                path if params else path[:-1],
+                key=True,
+                hint=f"add `{name}: ...` under params",
+            )
+    literal = {k: v for k, v in params.items() if k in properties and not contains_template(v)}
+    for error in operation.validator().iter_errors(literal):
+        if error.validator in ("required", "additionalProperties"):
+            continue
+        err(_message(error), [*path, *error.absolute_path])
+    return errors
+
+
+def coerce(value: Any, schema: Mapping[str, Any]) -> Any:
+    """Convert ``value`` to the schema's type when that is lossless; else return it as is."""
+    kind = schema.get("type")
+    if kind == "integer":
+        if isinstance(value, str) and _INT.match(value.strip()):
+            return int(value.strip())
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind == "number":
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                return value
+            return int(number) if _INT.match(value.strip()) else number
+    elif kind == "boolean":
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+    elif kind == "string":
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return str(value)
+    elif kind == "array":
+        if not isinstance(value, list):
+            value = [value]
+        items = schema.get("items")
+        if isinstance(items, Mapping):
+            return [coerce(v, items) for v in value]
+    return value
+
+
+def validate_rendered_params(
+    operation: OperationDefinition,
+    rendered: Mapping[str, Any],
+    sources: Mapping[str, Any],
+    *,
+    path: list[Any],
+    locate: Locator,
+) -> dict[str, Any]:
+    """Coerce rendered params, validate them all, raise every problem at once.
+
+    ``sources`` are the params as written, so messages can name the template.
+    """
+    properties: Mapping[str, Any] = operation.params_schema.get("properties", {})
+    values = {
+        k: coerce(v, properties[k]) if k in properties and contains_template(sources.get(k)) else v
+        for k, v in rendered.items()
+    }
+    errors: list[InputError] = []
+    task = str(path[1]) if len(path) > 1 else None
+    for error in operation.validator().iter_errors(values):
+        where = [*path, *error.absolute_path]
+        message = _message(error)
+        key = error.absolute_path[0] if error.absolute_path else None
+        source = sources.get(key) if key is not None else None
+        if is_template(source):
+            message += f" (from template {source!r})"
+        elif error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            message = f"missing required parameter {missing!r}{_describe(operation, missing)}"
+        errors.append(
+            SchemaValidationError(
+                message, location=locate(where), path=_display_path(where), task=task
+            )
+        )
+    if errors:
+        from task_runner.errors import raise_if_any
+
+        raise_if_any(errors)
+    return values

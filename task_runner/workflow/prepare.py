@@ -1,0 +1,310 @@
+"""Render one task for one run: inputs, connection, params -> a ready request.
+
+:class:`Preparer` holds a run's template context (``inputs``, ``env``, ``secrets``,
+``tasks``, ``run``), renders each connection once, and turns a task into a
+:class:`PreparedTask`: the :class:`PreparedRequest` plus the policies the send path needs.
+Templates were compiled when the workflow loaded; here they are only called.
+
+Example::
+
+    preparer = Preparer(workflow, {"company_id": 8089, "project_id": 777}, RunContext.now("wf"))
+    prepared = preparer.prepare("list_images")
+    prepared.request.full_url()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from task_runner.errors import (
+    InputError,
+    SchemaValidationError,
+    SourceLocation,
+    UsageError,
+    raise_if_any,
+)
+from task_runner.formats import FORMAT_CHECKER
+from task_runner.model import (
+    AuthConfig,
+    ConnectionConfig,
+    Expect,
+    Pagination,
+    PreparedRequest,
+    RateLimit,
+    RetryPolicy,
+    Timeout,
+)
+from task_runner.redact import REDACTOR
+from task_runner.workflow.model import TaskSpec, Workflow
+from task_runner.workflow.params import coerce, validate_rendered_params
+from task_runner.workflow.request_builder import build_operation_request, build_raw_request
+from task_runner.workflow.templating import Namespace, SecretsNamespace
+from task_runner.workflow.yaml_loader import locate
+
+__all__ = ["PreparedTask", "Preparer", "RunContext", "resolve_inputs"]
+
+_AUTH_SECRET_FIELDS = ("token", "client_id", "client_secret", "refresh_token")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The ``run.*`` variables of one run."""
+
+    id: str
+    workflow: str
+    trigger: str = "manual"
+    started_at: dt.datetime = field(default_factory=_utcnow)
+    scheduled_at: dt.datetime | None = None
+    window_start: dt.datetime | None = None
+    window_end: dt.datetime | None = None
+    previous_success_at: dt.datetime | None = None
+
+    @classmethod
+    def now(
+        cls, workflow: str, *, trigger: str = "manual", lookback: float = 86400.0
+    ) -> RunContext:
+        """A run starting now whose window is the last ``lookback`` seconds."""
+        started = _utcnow()
+        return cls(
+            id=new_run_id(),
+            workflow=workflow,
+            trigger=trigger,
+            started_at=started,
+            scheduled_at=started,
+            window_start=started - dt.timedelta(seconds=lookback),
+            window_end=started,
+        )
+
+    def namespace(self) -> Namespace:
+        return Namespace(
+            "run",
+            {
+                "id": self.id,
+                "workflow": self.workflow,
+                "trigger": self.trigger,
+                "started_at": self.started_at,
+                "scheduled_at": self.scheduled_at or self.started_at,
+                "window_start": self.window_start,
+                "window_end": self.window_end,
+                "previous_success_at": self.previous_success_at,
+            },
+        )
+
+
+def new_run_id() -> str:
+    """Sortable and unique: ``20261127T223300Z-1a2b3c4d``."""
+    return _utcnow().strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    """Everything the send path needs for one task."""
+
+    name: str
+    request: PreparedRequest
+    connection: ConnectionConfig
+    pagination: Pagination
+    retry: RetryPolicy
+    timeout: Timeout
+    expect: Expect
+    output_jsonl: str | None
+    operation_id: str | None
+    params: Mapping[str, Any]
+
+
+def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults + given values, coerced and checked against each input's schema."""
+    errors: list[InputError] = []
+    values: dict[str, Any] = {}
+    for name in given:
+        if name not in workflow.inputs:
+            known = ", ".join(workflow.inputs) or "none"
+            errors.append(
+                UsageError(f"--input {name}: the workflow has no input {name!r} (inputs: {known})")
+            )
+    for name, spec in workflow.inputs.items():
+        if name in given:
+            value = coerce(given[name], spec.schema)
+        elif spec.has_default:
+            value = spec.schema["default"]
+        else:
+            errors.append(
+                UsageError(
+                    f"input {name!r} is required",
+                    location=spec.location,
+                    hint=f"pass --input {name}=VALUE or give it a default",
+                )
+            )
+            continue
+        for problem in Draft202012Validator(
+            dict(spec.schema), format_checker=FORMAT_CHECKER
+        ).iter_errors(value):
+            errors.append(
+                SchemaValidationError(
+                    f"input {name}: {problem.message}",
+                    location=spec.location,
+                    path=f"inputs.{name}",
+                )
+            )
+        values[name] = value
+    raise_if_any(errors)
+    return values
+
+
+class Preparer:
+    """Renders a workflow's tasks for one run; thread-safe, shares compiled templates."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        inputs: Mapping[str, Any],
+        run: RunContext,
+        *,
+        environ: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        connection_overrides: Mapping[str, ConnectionConfig] | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self.run = run
+        environ = os.environ if environ is None else environ
+        self.tasks_ns = Namespace("tasks", {})
+        self.context: dict[str, Any] = {
+            "inputs": Namespace("inputs", inputs),
+            "env": Namespace("env", dict(environ)),
+            "secrets": secrets if secrets is not None else SecretsNamespace(environ),
+            "tasks": self.tasks_ns,
+            "run": run.namespace(),
+        }
+        self._connections: dict[str, ConnectionConfig] = dict(connection_overrides or {})
+        self._lock = threading.Lock()
+
+    def set_output(self, task: str, output: Mapping[str, Any]) -> None:
+        """Make a finished task's output readable as ``tasks.<name>.output``."""
+        self.tasks_ns[task] = Namespace(
+            f"tasks.{task}", {"output": Namespace(f"tasks.{task}.output", output)}
+        )
+
+    def _render(self, value: Any, path: list[Any]) -> Any:
+        return self.workflow.templates.render_value(
+            value, self.context, location=locate(self.workflow.data, path), path=_display(path)
+        )
+
+    def connection(self, name: str) -> ConnectionConfig:
+        """The rendered connection (rendered once per run)."""
+        with self._lock:
+            if name in self._connections:
+                return self._connections[name]
+        spec = self.workflow.connections[name]
+        data = spec.data
+        base = ["connections", name]
+        auth_raw = data.get("auth") or {"type": "none"}
+        auth_values = {k: self._render(v, [*base, "auth", k]) for k, v in auth_raw.items()}
+        for key in _AUTH_SECRET_FIELDS:
+            REDACTOR.add(auth_values.get(key))
+        from task_runner.durations import parse_duration
+
+        auth = AuthConfig(
+            type=auth_values.get("type", "none"),
+            token=auth_values.get("token"),
+            token_url=auth_values.get("token_url"),
+            client_id=auth_values.get("client_id"),
+            client_secret=auth_values.get("client_secret"),
+            refresh_token=auth_values.get("refresh_token"),
+            token_store=auth_values.get("token_store"),
+            scope=auth_values.get("scope"),
+            refresh_margin=parse_duration(auth_values.get("refresh_margin", 60)),
+        )
+        rate = data.get("rate_limit")
+        config = ConnectionConfig(
+            name=name,
+            api=data.get("api"),
+            base_url=str(self._render(data["base_url"], [*base, "base_url"])),
+            auth=auth,
+            headers={
+                k: str(self._render(v, [*base, "headers", k]))
+                for k, v in (data.get("headers") or {}).items()
+            },
+            verify=self._render(data.get("verify", True), [*base, "verify"]),
+            rate_limit=RateLimit(int(rate["requests"]), parse_duration(rate["per"]))
+            if rate
+            else None,
+            max_concurrency=int(data.get("max_concurrency", 4)),
+        )
+        with self._lock:
+            return self._connections.setdefault(name, config)
+
+    def prepare(self, name: str) -> PreparedTask:
+        """Render, coerce, validate and build ``name``'s request; raise every mistake at once."""
+        task = self.workflow.task(name)
+        base: list[Any] = ["tasks", name]
+        connection = self.connection(task.connection) if task.connection else None
+        operation = self.workflow.operation(task)
+        if operation is not None:
+            assert connection is not None
+            rendered = {k: self._render(v, [*base, "params", k]) for k, v in task.params.items()}
+            params = validate_rendered_params(
+                operation,
+                rendered,
+                task.params,
+                path=[*base, "params"],
+                locate=lambda p, key=False: locate(self.workflow.data, p, key=key) or task.location,
+            )
+            request = build_operation_request(operation, params, connection, task=name)
+        else:
+            spec = task.request or {}
+            rendered = self._render(dict(spec), [*base, "request"])
+            params = rendered
+            request = build_raw_request(spec, rendered, connection, task=name)
+        output = (
+            self._render(task.output_jsonl, [*base, "output", "jsonl"])
+            if task.output_jsonl
+            else None
+        )
+        if connection is None:
+            connection = _anonymous_connection(request.url)
+        return PreparedTask(
+            name=name,
+            request=request,
+            connection=connection,
+            pagination=task.pagination,
+            retry=task.retry,
+            timeout=task.timeout,
+            expect=task.expect,
+            output_jsonl=output,
+            operation_id=task.operation,
+            params=params,
+        )
+
+    def location(self, task: TaskSpec) -> SourceLocation:
+        return task.location
+
+
+def _anonymous_connection(url: str) -> ConnectionConfig:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return ConnectionConfig(
+        name=f"{parts.scheme}://{parts.netloc}", base_url=f"{parts.scheme}://{parts.netloc}"
+    )
+
+
+def _display(path: list[Any]) -> str:
+    from task_runner.workflow.loader import path_text
+
+    return path_text(path)
+
+
+def with_base_url(config: ConnectionConfig, base_url: str, auth: AuthConfig) -> ConnectionConfig:
+    return replace(config, base_url=base_url, auth=auth)

@@ -1,0 +1,194 @@
+"""Rendered params -> a :class:`PreparedRequest` (URL, Procore query encoding, headers, body).
+
+A templated value can never change the host or climb out of the path: path parameters
+are percent-encoded whole (``/`` included) and ``.``/``..`` are refused; a raw request
+URL's scheme and host must be written literally or come from the connection.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from task_runner.errors import SchemaValidationError, TemplateError
+from task_runner.model import ConnectionConfig, PreparedRequest
+
+if TYPE_CHECKING:
+    from task_runner.catalogue import OperationDefinition
+
+__all__ = ["build_operation_request", "build_raw_request", "encode_query", "static_origin"]
+
+_PATH_PARAM = re.compile(r"\{([^{}]+)\}")
+
+
+def encode_scalar(value: Any) -> str:
+    """Procore's scalar encoding: booleans ``true``/``false``, everything else ``str``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def encode_query(name: str, value: Any, *, brackets: bool = True) -> Iterator[tuple[str, str]]:
+    """One parameter -> query pairs in the bracket form Procore reads.
+
+    >>> list(encode_query("filters[trade_ids][]", [31, 32]))
+    [('filters[trade_ids][]', '31'), ('filters[trade_ids][]', '32')]
+    >>> list(encode_query("filters", {"starred": True}))
+    [('filters[starred]', 'true')]
+    """
+    if value is None:
+        return
+    if isinstance(value, (list, tuple)):
+        key = name if name.endswith("[]") or not brackets else f"{name}[]"
+        for item in value:
+            if isinstance(item, (Mapping, list, tuple)):
+                yield from encode_query(key, item)
+            else:
+                yield key, encode_scalar(item)
+    elif isinstance(value, Mapping):
+        for sub, item in value.items():
+            yield from encode_query(f"{name}[{sub}]", item)
+    else:
+        yield name, encode_scalar(value)
+
+
+def join_url(base_url: str, path: str) -> str:
+    """``https://api.procore.com`` + ``/rest/v1.0/images`` (keeps a base path prefix)."""
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def check_base_url(base_url: str, *, task: str | None = None) -> tuple[str, str]:
+    """The (scheme, host) of a connection's base URL; an error when it is not http(s)."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SchemaValidationError(
+            f"base_url {base_url!r} is not an http(s) URL",
+            task=task,
+            hint="write it like https://api.procore.com",
+        )
+    return parts.scheme, parts.netloc
+
+
+def _path_segment(name: str, value: Any, *, task: str | None) -> str:
+    text = encode_scalar(value)
+    if text in ("", ".", ".."):
+        raise SchemaValidationError(
+            f"path parameter {name!r} cannot be {text!r}: it would change the request path",
+            task=task,
+            path=f"{task}.params.{name}" if task else name,
+        )
+    return quote(text, safe="")
+
+
+def build_operation_request(
+    operation: OperationDefinition,
+    params: Mapping[str, Any],
+    connection: ConnectionConfig,
+    *,
+    task: str | None = None,
+) -> PreparedRequest:
+    """Place each (validated, coerced) param where its definition says it goes."""
+    scheme, host = check_base_url(connection.base_url, task=task)
+    path_values: dict[str, str] = {}
+    query: list[tuple[str, str]] = []
+    headers: dict[str, str] = {"Accept": "application/json", **dict(connection.headers)}
+    body: dict[str, Any] = {}
+    for name, value in params.items():
+        param = operation.param(name)
+        where = param.location if param else "query"
+        if where == "path":
+            path_values[name] = _path_segment(name, value, task=task)
+        elif where == "header":
+            headers[name] = encode_scalar(value)
+        elif where == "body":
+            body[name] = value
+        else:
+            brackets = (param.schema.get("type") == "array") if param else True
+            query.extend(encode_query(name, value, brackets=brackets))
+    path = _PATH_PARAM.sub(lambda m: path_values.get(m.group(1), m.group(0)), operation.path)
+    url = join_url(connection.base_url, path)
+    final = urlsplit(url)
+    if (final.scheme, final.netloc) != (scheme, host) or "{" in path:
+        raise SchemaValidationError(
+            f"the request URL {url!r} is not under {connection.base_url}", task=task
+        )
+    return PreparedRequest(
+        method=operation.method.upper(),
+        url=url,
+        query=tuple(query),
+        headers=headers,
+        body=body or None,
+        task=task,
+        connection=connection.name,
+    )
+
+
+def static_origin(source: str) -> str | None:
+    """The ``scheme://host`` a URL template fixes literally, or None when a template could change it."""
+    literal = re.split(r"\{[{%#]", source, maxsplit=1)[0]
+    m = re.match(r"^(https?://[^/?#]+)[/?#]", literal) or re.match(r"^(https?://[^/?#]+)$", literal)
+    if not m or (len(literal) == len(m.group(1)) and literal != source):
+        return None
+    return m.group(1)
+
+
+def build_raw_request(
+    spec: Mapping[str, Any],
+    rendered: Mapping[str, Any],
+    connection: ConnectionConfig | None,
+    *,
+    task: str | None = None,
+) -> PreparedRequest:
+    """A raw ``request:`` task; the URL's host is fixed by the file, never by a value."""
+    url = str(rendered["url"])
+    source = str(spec.get("url", url))
+    headers = {"Accept": "application/json"}
+    if connection is not None:
+        headers.update(connection.headers)
+        scheme, host = check_base_url(connection.base_url, task=task)
+        if url.startswith(("http://", "https://")):
+            if (urlsplit(url).scheme, urlsplit(url).netloc) != (scheme, host):
+                raise TemplateError(
+                    f"request URL {url!r} leaves the connection's host {host}",
+                    task=task,
+                    path=f"{task}.request.url",
+                )
+        else:
+            if not source.startswith("/") or url.startswith("//"):
+                raise TemplateError(
+                    f"request URL {url!r} must be a path starting with / under the connection's base_url",
+                    task=task,
+                    path=f"{task}.request.url",
+                )
+            url = join_url(connection.base_url, url)
+    else:
+        origin = static_origin(source)
+        if origin is None or not url.startswith(origin):
+            raise TemplateError(
+                "a raw request without a connection must spell out its scheme and host literally "
+                f"(got {source!r})",
+                task=task,
+                path=f"{task}.request.url",
+                hint="write https://host/... before any {{ }} or add a connection",
+            )
+    if any(seg in ("..", ".") for seg in urlsplit(url).path.split("/")):
+        raise TemplateError(
+            f"request URL {url!r} climbs out of its path", task=task, path=f"{task}.request.url"
+        )
+    query: list[tuple[str, str]] = []
+    for name, value in (rendered.get("query") or {}).items():
+        query.extend(encode_query(str(name), value))
+    headers.update({str(k): encode_scalar(v) for k, v in (rendered.get("headers") or {}).items()})
+    return PreparedRequest(
+        method=str(rendered.get("method") or "GET").upper(),
+        url=url,
+        query=tuple(query),
+        headers=headers,
+        body=rendered.get("body"),
+        task=task,
+        connection=connection.name if connection else None,
+    )

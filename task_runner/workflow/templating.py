@@ -1,0 +1,365 @@
+"""Jinja templates in workflow values: sandboxed, strict, compiled once.
+
+A value that is exactly one expression keeps its native type (``"{{ inputs.project_id }}"``
+renders to ``777``, not ``"777"``); any other template renders to a string. Namespaces:
+``inputs``, ``env``, ``secrets``, ``tasks`` and ``run``. Every value read through
+``secrets`` is registered with the redactor, so it is masked wherever it is shown.
+
+Mappings are read by key first (``tasks.list_images.output.items`` is the ``items`` key,
+not ``dict.items``); use the ``items``/``dictsort`` filters to iterate a mapping.
+
+Example::
+
+    engine = TemplateEngine()
+    engine.render("{{ inputs.n + 1 }}", {"inputs": Namespace("inputs", {"n": 1})})  # 2
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from task_runner.durations import parse_duration
+from task_runner.errors import SourceLocation, TemplateError
+from task_runner.formats import parse_date, parse_datetime
+from task_runner.redact import REDACTOR
+
+__all__ = [
+    "NAMESPACES",
+    "RUN_VARIABLES",
+    "CompiledTemplate",
+    "Namespace",
+    "SecretsNamespace",
+    "TemplateEngine",
+    "is_template",
+]
+
+NAMESPACES = ("inputs", "env", "secrets", "tasks", "run")
+RUN_VARIABLES = (
+    "id",
+    "workflow",
+    "trigger",
+    "started_at",
+    "scheduled_at",
+    "window_start",
+    "window_end",
+    "previous_success_at",
+)
+
+_SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+
+HINTS = {
+    "inputs": "declare it under `inputs:` and pass --input {name}=VALUE, or give it a default",
+    "secrets": "set the environment variable {name} (or add {name}=... to .env)",
+    "env": "set the environment variable {name}, or write env.{name} | default('...')",
+    "tasks": "name an earlier task of this workflow and read its .output",
+    "run": "run variables are: " + ", ".join(RUN_VARIABLES),
+}
+
+
+def is_template(value: object) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value)
+
+
+class Namespace(dict):  # type: ignore[type-arg]
+    """A dict that knows its dotted name, for "inputs.x is undefined" messages."""
+
+    def __init__(self, label: str, data: Mapping[str, Any] | None = None) -> None:
+        super().__init__(data or {})
+        self.label = label
+
+
+class SecretsNamespace(Mapping[str, str]):
+    """``secrets.NAME``: environment variable NAME, else NAME from a ``.env`` file.
+
+    Every value handed out is registered with the redactor first.
+    """
+
+    label = "secrets"
+
+    def __init__(
+        self, environ: Mapping[str, str] | None = None, dotenv: str | Path | None = ".env"
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._dotenv_path = Path(dotenv) if dotenv else None
+        self._dotenv: dict[str, str] | None = None
+
+    def _file_values(self) -> dict[str, str]:
+        if self._dotenv is None:
+            self._dotenv = read_dotenv(self._dotenv_path) if self._dotenv_path else {}
+        return self._dotenv
+
+    def __getitem__(self, name: str) -> str:
+        value = self._environ.get(name)
+        if value is None:
+            value = self._file_values()[name]
+        REDACTOR.add(value)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())  # never enumerate secrets into output
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "<secrets>"
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines (``export`` prefix, quotes and ``#`` comments allowed)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    values: dict[str, str] = {}
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+# --- filters -------------------------------------------------------------------------
+
+
+def _to_datetime(value: Any) -> dt.datetime | dt.date:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            return parse_date(value)
+    raise TypeError(f"{value!r} is not a date or date-time")
+
+
+def filter_iso(value: Any) -> str:
+    """A date-time as ``2024-05-01T06:00:00Z`` (UTC), a date as ``2024-05-01``."""
+    moment = _to_datetime(value)
+    if isinstance(moment, dt.datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.astimezone(dt.timezone.utc).replace(microsecond=0)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.isoformat()
+
+
+def filter_iso_date(value: Any) -> str:
+    moment = _to_datetime(value)
+    if isinstance(moment, dt.datetime):
+        moment = moment.astimezone(dt.timezone.utc).date() if moment.tzinfo else moment.date()
+    return moment.isoformat()
+
+
+def filter_iso_range(start: Any, end: Any) -> str:
+    """``start | iso_range(end)`` -> ``START...END`` in Procore's range form."""
+    return f"{filter_iso(start)}...{filter_iso(end)}"
+
+
+def filter_shift(value: Any, duration: Any) -> dt.datetime | dt.date:
+    """``run.window_start | shift('-1d')``: add a (possibly negative) duration."""
+    text = str(duration).strip()
+    sign = -1.0 if text.startswith("-") else 1.0
+    seconds = sign * parse_duration(
+        text.lstrip("+-") if isinstance(duration, str) else abs(duration)
+    )
+    return _to_datetime(value) + dt.timedelta(seconds=seconds)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "iso": filter_iso,
+    "iso_date": filter_iso_date,
+    "iso_range": filter_iso_range,
+    "shift": filter_shift,
+}
+
+
+# --- the environment -----------------------------------------------------------------
+
+
+class _Environment(SandboxedEnvironment):
+    """Sandboxed and strict; mappings are read by key before attribute."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                return self.undefined(obj=obj, name=attribute, hint=_undefined_hint(obj, attribute))
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, Mapping) and isinstance(argument, str):
+            return self.getattr(obj, argument)
+        return super().getitem(obj, argument)
+
+
+def _undefined_hint(obj: Any, name: str) -> str:
+    label = getattr(obj, "label", None)
+    if label is None:
+        return f"{name!r} is undefined"
+    namespace = label.split(".", 1)[0]
+    hint = HINTS.get(namespace, "").format(name=name)
+    if namespace == "tasks" and "." in label:  # tasks.<name>.x
+        hint = "a task's output has status, headers, body and items"
+    return f"{label}.{name} is undefined" + (f": {hint}" if hint else "")
+
+
+class CompiledTemplate:
+    """One compiled template; ``native`` when the whole value is one expression."""
+
+    __slots__ = ("_fn", "native", "source")
+
+    def __init__(self, source: str, fn: Callable[[Mapping[str, Any]], Any], native: bool) -> None:
+        self.source = source
+        self._fn = fn
+        self.native = native
+
+    def __call__(self, context: Mapping[str, Any]) -> Any:
+        return self._fn(context)
+
+
+class TemplateEngine:
+    """Compiles each template source once (thread-safe cache) and renders it."""
+
+    def __init__(self) -> None:
+        self.env = _Environment(undefined=StrictUndefined, autoescape=False)
+        self.env.filters.update(FILTERS)
+        self.env.globals.update({"now": _now})
+        self._cache: dict[str, CompiledTemplate] = {}
+        self._lock = threading.Lock()
+
+    def compile(self, source: str) -> CompiledTemplate:
+        """Compile (or fetch from the cache); raises jinja2's TemplateSyntaxError."""
+        compiled = self._cache.get(source)
+        if compiled is not None:
+            return compiled
+        m = _SINGLE_EXPR.match(source)
+        if m and "{{" not in m.group("expr") and "}}" not in m.group("expr"):
+            expr = self.env.compile_expression(m.group("expr"), undefined_to_none=False)
+            compiled = CompiledTemplate(source, lambda ctx: expr(**ctx), native=True)
+        else:
+            template = self.env.from_string(source)
+            compiled = CompiledTemplate(source, template.render, native=False)
+        with self._lock:
+            self._cache[source] = compiled
+        return compiled
+
+    def render(
+        self,
+        source: str,
+        context: Mapping[str, Any],
+        *,
+        location: SourceLocation | None = None,
+        path: str | None = None,
+    ) -> Any:
+        """Render one template, turning every Jinja failure into a located TemplateError."""
+        try:
+            value = self.compile(source)(context)
+        except TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"template syntax error: {exc.message} in {source!r}", location=location, path=path
+            ) from None
+        except SecurityError as exc:
+            raise TemplateError(
+                f"refused by the template sandbox: {exc} in {source!r}",
+                location=location,
+                path=path,
+            ) from None
+        except UndefinedError as exc:
+            message = exc.message or (
+                "a variable is undefined; templates read inputs, env, secrets, tasks and run"
+            )
+            raise TemplateError(
+                f"{message} (in template {source!r})", location=location, path=path
+            ) from None
+        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+            raise TemplateError(
+                f"template failed: {exc} (in template {source!r})", location=location, path=path
+            ) from None
+        if not isinstance(value, str) and hasattr(value, "_undefined_hint"):
+            raise TemplateError(
+                f"{value._undefined_hint} (in template {source!r})", location=location, path=path
+            )
+        return value
+
+    def render_value(
+        self,
+        value: Any,
+        context: Mapping[str, Any],
+        *,
+        location: SourceLocation | None = None,
+        path: str | None = None,
+    ) -> Any:
+        """Render templates anywhere inside ``value`` (dicts, lists, strings)."""
+        if isinstance(value, str):
+            if not is_template(value):
+                return value
+            return self.render(value, context, location=location, path=path)
+        if isinstance(value, Mapping):
+            return {
+                k: self.render_value(v, context, location=_child_loc(value, k, location), path=path)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self.render_value(v, context, location=location, path=path) for v in value]
+        return value
+
+    def references(self, source: str) -> set[tuple[str, str | None]]:
+        """``(namespace, name)`` pairs a template reads, e.g. ``("tasks", "list_images")``.
+
+        Names that are no namespace come back as ``(name, None)`` so the caller can
+        report them as undefined. Raises jinja2's TemplateSyntaxError.
+        """
+        return _References.of(self.env.parse(source))
+
+
+def _child_loc(mapping: Any, key: Any, default: SourceLocation | None) -> SourceLocation | None:
+    locs = getattr(mapping, "value_locations", None)
+    return locs.get(key, default) if locs else default
+
+
+class _References:
+    @staticmethod
+    def of(tree: nodes.Template) -> set[tuple[str, str | None]]:
+        assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        found: set[tuple[str, str | None]] = set()
+        attributed: set[int] = set()
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+            base = node.node
+            if isinstance(base, nodes.Name) and base.name in NAMESPACES:
+                name: str | None = None
+                if isinstance(node, nodes.Getattr):
+                    name = node.attr
+                elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                    name = node.arg.value
+                found.add((base.name, name))
+                attributed.add(id(base))
+        for n in tree.find_all(nodes.Name):
+            if n.ctx != "load" or n.name in assigned or id(n) in attributed:
+                continue
+            if n.name in NAMESPACES or n.name not in _GLOBALS:
+                found.add((n.name, None))
+        return found
+
+
+_GLOBALS = frozenset({"now", "range", "dict", "lipsum", "cycler", "joiner", "namespace", "loop"})
