@@ -1,0 +1,84 @@
+"""``task-runner run WORKFLOW``: run the whole workflow once."""
+
+from __future__ import annotations
+
+import argparse
+
+from task_runner.cli.common import (
+    add_definitions_option,
+    add_input_option,
+    add_output_option,
+    definitions_dirs,
+    dump_json,
+    out,
+    parse_inputs,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser(
+        "run",
+        help="run the whole workflow once",
+        description="Run every task of the workflow in dependency order. Exit 0 when all "
+        "succeed, 1 when a task fails, 2 when the input is invalid (nothing is sent).",
+    )
+    parser.add_argument("workflow", metavar="WORKFLOW", help="the workflow file")
+    add_input_option(parser)
+    add_output_option(parser)
+    add_definitions_option(parser)
+    parser.add_argument(
+        "--emulator",
+        action="store_true",
+        help="start the built-in Procore emulator and point Procore connections at it",
+    )
+    parser.add_argument(
+        "--max-workers", type=int, default=4, metavar="N", help="tasks run at once (default 4)"
+    )
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    import sys
+
+    from task_runner.http.progress import TerminalProgress
+    from task_runner.runner import ExecutionOptions
+    from task_runner.runner.service import run_workflow_file
+
+    progress = TerminalProgress(sys.stderr)
+    options = ExecutionOptions(
+        max_workers=max(1, args.max_workers), progress=progress if progress.enabled else None
+    )
+    try:
+        result = run_workflow_file(
+            args.workflow,
+            parse_inputs(args.inputs),
+            definitions=definitions_dirs(args),
+            options=options,
+            emulator=args.emulator,
+        )
+    finally:
+        progress.done()
+    if args.output == "json":
+        out(dump_json(result.to_json()))
+    else:
+        print_summary(result)
+    return result.exit_code
+
+
+def print_summary(result: object) -> None:
+    from task_runner.runner.result import RunResult
+
+    assert isinstance(result, RunResult)
+    out(f"run {result.run_id} of {result.workflow}: {result.status}")
+    width = max((len(n) for n in result.tasks), default=4)
+    for name, task in result.tasks.items():
+        status = f"{task.http_status}" if task.http_status else "-"
+        line = (
+            f"  {name:<{width}}  {task.status:<11} {status:>4}  {task.pages} page(s)  "
+            f"{task.item_count} item(s)  {len(task.attempts)} attempt(s)  {task.elapsed:.2f}s"
+        )
+        if task.output:
+            line += f"  -> {task.output}"
+        out(line)
+        if task.error:
+            out(f"    {task.error}")

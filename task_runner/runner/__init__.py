@@ -1,0 +1,8 @@
+"""Execute workflows: the dependency graph, tasks, results."""
+
+from __future__ import annotations
+
+from task_runner.runner.executor import ExecutionOptions, TaskObserver, execute
+from task_runner.runner.result import RunResult, TaskResult
+
+__all__ = ["ExecutionOptions", "RunResult", "TaskObserver", "TaskResult", "execute"]

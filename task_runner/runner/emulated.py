@@ -1,0 +1,55 @@
+"""``--emulator``: start the built-in Procore emulator and point Procore connections at it."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from task_runner.model import AuthConfig, ConnectionConfig
+
+if TYPE_CHECKING:
+    from task_runner.emulator import Emulator
+    from task_runner.workflow.model import Workflow
+
+__all__ = ["emulated_connections", "maybe_emulator"]
+
+
+def emulated_connections(workflow: Workflow, emulator: Emulator) -> dict[str, ConnectionConfig]:
+    """Every connection with ``api: procore``, re-pointed at ``emulator`` with its credentials."""
+    overrides: dict[str, ConnectionConfig] = {}
+    for name, spec in workflow.connections.items():
+        if spec.api != "procore":
+            continue
+        overrides[name] = ConnectionConfig(
+            name=name,
+            api="procore",
+            base_url=emulator.base_url,
+            auth=AuthConfig(
+                type="oauth2_client_credentials",
+                token_url=emulator.token_url,
+                client_id=emulator.client_id,
+                client_secret=emulator.client_secret,
+            ),
+            max_concurrency=int(spec.data.get("max_concurrency", 4)),
+        )
+    return overrides
+
+
+@contextlib.contextmanager
+def maybe_emulator(enabled: bool, workflow: Workflow) -> Iterator[dict[str, ConnectionConfig]]:
+    """Yield connection overrides: none, or the emulator's while it runs."""
+    if not enabled:
+        yield {}
+        return
+    from task_runner.emulator import Emulator
+
+    with Emulator() as emulator:
+        overrides = emulated_connections(workflow, emulator)
+        names = ", ".join(overrides) or "none (no connection has api: procore)"
+        print(
+            f"emulator: Procore emulator on {emulator.base_url}; connections pointed at it: {names}",
+            file=sys.stderr,
+        )
+        yield overrides
