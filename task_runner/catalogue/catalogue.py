@@ -1,0 +1,245 @@
+"""The API catalogue: find, read and search operation definitions.
+
+Folders are the built-in ``<repo root>/task_definitions`` plus any extra ones; each holds
+``<api>/<operation id>.json`` (or ``<operation id>.json``) and ``<api>/profile.yaml``.
+A later folder overrides an earlier one for the same id, so a user's folder can replace
+a built-in definition. Loading only lists file names; a definition is read when asked.
+
+Example::
+
+    catalogue = Catalogue.load()
+    images = catalogue.get("procore.images.list")
+    images.param("project_id").required        # True
+    errors = list(images.validator().iter_errors({"project_id": "abc"}))
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from task_runner.errors import LoadError, SourceLocation, UnresolvedReferenceError
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
+    from task_runner.catalogue.profile import ApiProfile
+
+__all__ = [
+    "Catalogue",
+    "OperationDefinition",
+    "ParameterDef",
+    "builtin_definitions_dir",
+    "repo_root",
+]
+
+PROFILE_NAMES = ("profile.yaml", "profile.yml", "profile.json")
+
+
+def repo_root() -> Path:
+    """The project folder (the package is installed in editable mode)."""
+    import task_runner
+
+    return Path(task_runner.__file__).resolve().parent.parent
+
+
+def builtin_definitions_dir() -> Path:
+    return repo_root() / "task_definitions"
+
+
+@dataclass(frozen=True)
+class ParameterDef:
+    """One key of a task's ``params``: where it goes, its schema, whether it is required.
+
+    ``style`` is ``"brackets"`` when a query array is sent as ``name[]=..`` although its
+    name has no ``[]``; ``wire_name`` is the name on the wire when it differs from
+    ``name`` (a body field keyed ``body.<name>`` because a parameter has its name).
+    """
+
+    name: str
+    location: str
+    required: bool
+    schema: dict[str, Any] = field(hash=False, compare=False)
+    description: str = ""
+    style: str | None = None
+    wire_name: str | None = None
+
+    @property
+    def type(self) -> str:
+        kind = self.schema.get("type", "")
+        return "|".join(kind) if isinstance(kind, list) else str(kind)
+
+
+@dataclass(frozen=True)
+class OperationDefinition:
+    """One API operation as committed under ``task_definitions/`` (see the generator)."""
+
+    id: str
+    api: str
+    method: str
+    path: str
+    summary: str
+    description: str
+    parameters: tuple[ParameterDef, ...]
+    request_body: dict[str, Any] | None = field(hash=False, compare=False)
+    params_schema: dict[str, Any] = field(hash=False, compare=False)
+    source: dict[str, Any] = field(hash=False, compare=False)
+    file: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+
+    def param(self, name: str) -> ParameterDef | None:
+        """The parameter keyed ``name`` in ``params`` (body fields included), or None."""
+        return next((p for p in self.parameters if p.name == name), None)
+
+    def validator(self) -> Draft202012Validator:
+        """The compiled params validator, built once per definition and then reused."""
+        return self._validator
+
+    @cached_property
+    def _validator(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
+        from task_runner.formats import FORMAT_CHECKER
+
+        return Draft202012Validator(self.params_schema, format_checker=FORMAT_CHECKER)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition as committed (what ``apis show --output json`` prints)."""
+        return dict(self.raw)
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], params_schema: dict[str, Any], file: str = ""
+    ) -> OperationDefinition:
+        declared = {p["name"]: p for p in data.get("parameters", [])}
+        required = set(params_schema.get("required", []))
+        params = []
+        for key, prop in params_schema.get("properties", {}).items():
+            declared_param = declared.get(key, {})
+            params.append(
+                ParameterDef(
+                    name=key,
+                    location=str(prop.get("x-in", declared_param.get("in", "query"))),
+                    required=key in required,
+                    schema=declared_param.get("schema") or _plain_schema(prop),
+                    description=str(prop.get("description", declared_param.get("description", ""))),
+                    style=prop.get("x-style"),
+                    wire_name=prop.get("x-name"),
+                )
+            )
+        return cls(
+            id=str(data["id"]),
+            api=str(data.get("api", "")),
+            method=str(data.get("method", "GET")).upper(),
+            path=str(data.get("path", "")),
+            summary=str(data.get("summary", "")),
+            description=str(data.get("description", "")),
+            parameters=tuple(params),
+            request_body=data.get("requestBody"),
+            params_schema=params_schema,
+            source=dict(data.get("x-source") or {}),
+            file=file,
+            raw=data,
+        )
+
+
+def _plain_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in prop.items() if not k.startswith("x-") and k != "description"}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LoadError(
+            f"cannot read this definition: {exc}", location=SourceLocation(str(path))
+        ) from exc
+
+
+class Catalogue:
+    """Operation definitions from one or more folders, read lazily and cached."""
+
+    def __init__(self, folders: Sequence[Path]) -> None:
+        self.folders = tuple(folders)
+        self._files: dict[str, tuple[Path, Path]] = {}  # id -> (file, folder)
+        self._cache: dict[str, OperationDefinition] = {}
+        for folder in self.folders:
+            for path in sorted([*folder.glob("*.json"), *folder.glob("*/*.json")]):
+                if path.name not in PROFILE_NAMES and not path.name.endswith(".schema.json"):
+                    self._files[path.stem] = (path, folder)
+
+    @classmethod
+    def load(cls, extra_dirs: Sequence[str | Path] = ()) -> Catalogue:
+        """The built-in folder plus ``extra_dirs`` (later folders win on equal ids)."""
+        folders = [builtin_definitions_dir(), *(Path(d) for d in extra_dirs)]
+        return cls([f for f in folders if f.is_dir()])
+
+    def ids(self) -> list[str]:
+        return sorted(self._files)
+
+    def __contains__(self, op_id: object) -> bool:
+        return op_id in self._files
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def get(self, op_id: str) -> OperationDefinition:
+        """The definition of ``op_id``; an unknown id suggests the closest known ones."""
+        if op_id in self._cache:
+            return self._cache[op_id]
+        if op_id not in self._files:
+            close = difflib.get_close_matches(op_id, self.ids(), n=3, cutoff=0.6)
+            hint = (
+                ("did you mean " + " or ".join(repr(c) for c in close) + "?")
+                if close
+                else "see 'task-runner apis list'"
+            )
+            raise UnresolvedReferenceError(f"unknown operation {op_id!r}", hint=hint)
+        path, folder = self._files[op_id]
+        definition = self._read(op_id, path, folder)
+        self._cache[op_id] = definition
+        return definition
+
+    def _read(self, op_id: str, path: Path, folder: Path) -> OperationDefinition:
+        data = _read_json(path)
+        if not isinstance(data, dict) or data.get("id") != op_id:
+            raise LoadError(
+                f"this file does not define operation {op_id!r} (its 'id' must match the file name)",
+                location=SourceLocation(str(path)),
+            )
+        schema_file = folder.parent / str(data.get("x-params-schema", ""))
+        if data.get("x-params-schema") and schema_file.is_file():
+            schema = _read_json(schema_file)
+        else:  # a definition without its schema file: derive it the way the generator does
+            from task_runner.catalogue.schema_rules import params_schema
+
+            schema = params_schema(data)
+        return OperationDefinition.from_dict(data, schema, file=str(path))
+
+    def all(self) -> list[OperationDefinition]:
+        return [self.get(op_id) for op_id in self.ids()]
+
+    def search(self, query: str) -> list[OperationDefinition]:
+        """Definitions matching every word of ``query`` in id, path, summary or parameter
+        names, best first (id matches weigh most)."""
+        from task_runner.catalogue.search import score
+
+        words = query.lower().split()
+        scored = [(score(d, words), d.id, d) for d in self.all()]
+        return [d for s, _, d in sorted(scored, key=lambda t: (-t[0], t[1])) if s > 0]
+
+    def profile(self, api: str) -> ApiProfile | None:
+        """The API profile of ``api`` from the last folder that has one, or None."""
+        from task_runner.catalogue.profile import load_profile
+
+        for folder in reversed(self.folders):
+            for name in PROFILE_NAMES:
+                path = folder / api / name
+                if path.is_file():
+                    return load_profile(path, api)
+        return None
