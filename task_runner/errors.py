@@ -164,7 +164,12 @@ class TaskRunnerError(Exception):
 
     def sort_key(self) -> tuple[str, int, int, str]:
         loc = self.location
-        return (loc.file if loc else "", loc.line if loc else 0, loc.column if loc else 0, self.path or "")
+        return (
+            loc.file if loc else "",
+            loc.line if loc else 0,
+            loc.column if loc else 0,
+            self.path or "",
+        )
 
 
 # --- input mistakes: exit code 2, nothing was sent ------------------------------------

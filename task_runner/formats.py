@@ -46,14 +46,20 @@ def parse_date(text: str) -> dt.date:
     """``2024-05-01`` -> ``date(2024, 5, 1)``; raises ``ValueError`` for anything else."""
     if not _DATE_RE.match(text):
         raise ValueError(f"{text!r} is not a date like 2024-05-01")
-    return dt.date.fromisoformat(text)
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a real date: {exc}") from None
 
 
 def parse_datetime(text: str) -> dt.datetime:
     """An ISO 8601 date-time with ``Z`` or an offset -> an aware ``datetime``."""
     if not _DATETIME_RE.match(text):
         raise ValueError(f"{text!r} is not a date-time like 2024-05-01T16:30:00Z")
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a real date-time: {exc}") from None
 
 
 def is_date(text: object) -> bool:

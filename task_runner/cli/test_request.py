@@ -46,16 +46,21 @@ def dry_run(args: argparse.Namespace) -> int:
     from task_runner.catalogue import Catalogue
     from task_runner.workflow import Preparer, RunContext, load_workflow, resolve_inputs
     from task_runner.workflow.display import curl_command, request_as_dict, request_lines
+    from task_runner.workflow.templating import PlaceholderSecrets
 
     workflow = load_workflow(args.workflow, catalogue=Catalogue.load(definitions_dirs(args)))
     task = workflow.task(args.task)
     inputs = resolve_inputs(workflow, parse_inputs(args.inputs))
     preparer = Preparer(
-        workflow, inputs, RunContext.now(workflow.name, lookback=workflow.window.initial_lookback)
+        workflow,
+        inputs,
+        RunContext.now(workflow.name, lookback=workflow.window.initial_lookback),
+        secrets=PlaceholderSecrets(),
     )
-    for upstream in sorted(task.references):
+    if task.references:
         from task_runner.errors import TemplateError
 
+        upstream = sorted(task.references)[0]
         raise TemplateError(
             f"task {args.task!r} reads tasks.{upstream}.output; a dry run sends nothing, so "
             f"run `task-runner test-request {args.workflow} --task {upstream}` first to record it",

@@ -388,6 +388,13 @@ class _Builder:
         except TemplateSyntaxError as exc:
             self.error(TemplateError, f"template syntax error: {exc.message} in {source!r}", path)
             return set()
+        for attribute in self.templates.private_attributes(source):
+            self.error(
+                TemplateError,
+                f"refused by the template sandbox: {attribute!r} is a private attribute (in template {source!r})",
+                path,
+                hint="templates may read data, not Python internals",
+            )
         found: set[str] = set()
         inputs = self.data.get("inputs") or {}
         tasks = self.data.get("tasks") or {}

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError, best_match
 
 from task_runner.errors import InputError, SchemaValidationError, SourceLocation, format_path
 from task_runner.workflow.templating import is_template
@@ -21,7 +21,13 @@ from task_runner.workflow.templating import is_template
 if TYPE_CHECKING:
     from task_runner.catalogue import OperationDefinition
 
-__all__ = ["check_literal_params", "coerce", "contains_template", "validate_rendered_params"]
+__all__ = [
+    "check_literal_params",
+    "coerce",
+    "contains_template",
+    "humanize",
+    "validate_rendered_params",
+]
 
 _INT = re.compile(r"^[+-]?\d+$")
 _TYPE_NAMES = {
@@ -62,6 +68,19 @@ def _message(error: ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join(repr(v) for v in error.validator_value)
         return f"{error.instance!r} is not one of the allowed values: {allowed}"
+    if error.validator in ("anyOf", "oneOf"):
+        enums = [v for branch in error.validator_value for v in branch.get("enum", [])]
+        if enums:
+            allowed = ", ".join(repr(v) for v in enums)
+            extra = (
+                " (or several of them joined by commas)"
+                if any("pattern" in branch for branch in error.validator_value)
+                else ""
+            )
+            return f"{error.instance!r} is not one of the allowed values: {allowed}{extra}"
+        deepest = best_match(error.context or [])
+        if deepest is not None:
+            return _message(deepest)
     return error.message
 
 
@@ -197,3 +216,8 @@ def validate_rendered_params(
 
         raise_if_any(errors)
     return values
+
+
+def humanize(error: ValidationError) -> str:
+    """A jsonschema error as a sentence a person reads ("'abc' is not an integer")."""
+    return _message(error)

@@ -31,13 +31,14 @@ from jinja2.sandbox import SandboxedEnvironment
 from task_runner.durations import parse_duration
 from task_runner.errors import SourceLocation, TemplateError
 from task_runner.formats import parse_date, parse_datetime
-from task_runner.redact import REDACTOR
+from task_runner.redact import MASK, REDACTOR
 
 __all__ = [
     "NAMESPACES",
     "RUN_VARIABLES",
     "CompiledTemplate",
     "Namespace",
+    "PlaceholderSecrets",
     "SecretsNamespace",
     "TemplateEngine",
     "is_template",
@@ -76,6 +77,30 @@ class Namespace(dict):  # type: ignore[type-arg]
     def __init__(self, label: str, data: Mapping[str, Any] | None = None) -> None:
         super().__init__(data or {})
         self.label = label
+
+
+class PlaceholderSecrets(Mapping[str, str]):
+    """Secrets for previews (dry runs, validation): the real value when set, else ``***``.
+
+    Nothing is sent in a preview, so a missing secret must not stop it.
+    """
+
+    label = "secrets"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._real = SecretsNamespace(environ)
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            return self._real[name]
+        except KeyError:
+            return MASK
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 class SecretsNamespace(Mapping[str, str]):
@@ -331,6 +356,19 @@ class TemplateEngine:
         report them as undefined. Raises jinja2's TemplateSyntaxError.
         """
         return _References.of(self.env.parse(source))
+
+    def private_attributes(self, source: str) -> list[str]:
+        """Attributes the sandbox would refuse (``__class__``, ``_private``), found statically."""
+        tree = self.env.parse(source)
+        found = [n.attr for n in tree.find_all(nodes.Getattr) if n.attr.startswith("_")]
+        found += [
+            n.arg.value
+            for n in tree.find_all(nodes.Getitem)
+            if isinstance(n.arg, nodes.Const)
+            and isinstance(n.arg.value, str)
+            and n.arg.value.startswith("_")
+        ]
+        return found
 
 
 def _child_loc(mapping: Any, key: Any, default: SourceLocation | None) -> SourceLocation | None:

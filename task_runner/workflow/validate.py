@@ -36,22 +36,10 @@ def collect_workflow_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-class _PlaceholderSecrets(Mapping[str, str]):
-    """Secrets for a dry validation: real values are never needed to check params."""
-
-    def __getitem__(self, name: str) -> str:
-        return "<secret>"
-
-    def __iter__(self) -> Any:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
 def render_check(workflow: Workflow, inputs: Mapping[str, Any]) -> list[InputError]:
     """Render the params of tasks that do not read other tasks' outputs, and check them."""
     from task_runner.workflow.prepare import Preparer, RunContext, resolve_inputs
+    from task_runner.workflow.templating import PlaceholderSecrets
 
     try:
         values = resolve_inputs(workflow, inputs)
@@ -60,7 +48,7 @@ def render_check(workflow: Workflow, inputs: Mapping[str, Any]) -> list[InputErr
     except InputError as exc:
         return [exc] if inputs else []
     preparer = Preparer(
-        workflow, values, RunContext.now(workflow.name), secrets=_PlaceholderSecrets()
+        workflow, values, RunContext.now(workflow.name), secrets=PlaceholderSecrets()
     )
     errors: list[InputError] = []
     for name, task in workflow.tasks.items():
