@@ -115,7 +115,7 @@ def test_wait_beyond_max_wait_fails_at_once(server: TestServer) -> None:
     clock = FakeClock(NOW)
     server.script(Reply(429, "later", {"Retry-After": "3600"}))
     policy = RetryPolicy(max_attempts=5, max_wait=60)
-    with pytest.raises(RetryWaitTooLongError, match="wait 3600s .* max_wait of 60s"):
+    with pytest.raises(RetryWaitTooLongError, match=r"wait 3600s .* max_wait of 60s"):
         _send(server, clock, policy)
     assert clock.sleeps == [] and len(server.requests) == 1
 
