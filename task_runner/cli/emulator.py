@@ -11,7 +11,7 @@ import argparse
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "emulator",
         help="run a local Procore-compatible API server (OAuth + GET /rest/v1.0/images)",

@@ -135,7 +135,7 @@ class Emulator:
         self._stopping.clear()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.02},
             name=f"procore-emulator-{self.port}",
             daemon=True,
         )
