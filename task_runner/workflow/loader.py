@@ -500,6 +500,7 @@ def _task_spec(
         output_jsonl=output.get("jsonl"),
         depends_on=tuple(str(d) for d in depends),
         description=str(task.get("description", "")),
+        when=task.get("when"),
     )
 
 

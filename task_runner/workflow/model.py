@@ -82,6 +82,7 @@ class TaskSpec:
     depends_on: tuple[str, ...]
     references: frozenset[str] = frozenset()
     description: str = ""
+    when: str | bool | None = None
 
     @property
     def dependencies(self) -> frozenset[str]:

@@ -245,6 +245,16 @@ class Preparer:
         with self._lock:
             return self._connections.setdefault(name, config)
 
+    def should_run(self, name: str) -> bool:
+        """The task's ``when:`` condition, rendered now (True when it has none)."""
+        task = self.workflow.task(name)
+        if task.when is None:
+            return True
+        value = self._render(task.when, ["tasks", name, "when"])
+        if isinstance(value, str):
+            return value.strip().lower() not in ("", "false", "0", "no", "none")
+        return bool(value)
+
     def prepare(self, name: str) -> PreparedTask:
         """Render, coerce, validate and build ``name``'s request; raise every mistake at once."""
         task = self.workflow.task(name)
