@@ -106,6 +106,8 @@ def test_probability_is_deterministic_by_seed() -> None:
         ("503:retry-after", "not NAME=VALUE"),
         ("500@p=1.5", "not between 0 and 1"),
         ("reset@1;bogus", "'bogus'"),
+        ("redirect:on=token", "cannot apply on=token"),
+        ("500:on=elsewhere", "cannot apply on=elsewhere"),
     ],
 )
 def test_invalid_specs_name_the_bad_part(spec: str, bad: str) -> None:
@@ -261,3 +263,21 @@ def test_constructor_accepts_spec_text_and_rejects_bad_specs() -> None:
     with pytest.raises(UsageError):
         Emulator(faults="nonsense@1")
     assert str(Emulator(faults="reset@2").faults) == "reset@2"
+
+
+def test_token_endpoint_faults_are_counted_separately(em: Emulator) -> None:
+    em.set_faults("503:on=token,retry-after=4@1;reset:on=token@2;500@1")
+    url = em.token_url
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": em.client_id,
+        "client_secret": em.client_secret,
+    }
+    first = requests.post(url, data=data, timeout=5)
+    assert first.status_code == 503 and first.headers["Retry-After"] == "4"
+    with pytest.raises(requests.ConnectionError):
+        requests.post(url, data=data, timeout=5)
+    tok = requests.post(url, data=data, timeout=5).json()["access_token"]
+    assert get(em, tok).status_code == 500  # the images counter starts on its own
+    assert get(em, tok).status_code == 200
+    assert em.stats.token_grants["client_credentials"] == 1

@@ -29,6 +29,10 @@ Kinds and their parameters:
 ``expire-token``   The request's access token expires now: this and later requests get 401.
 =================  ========================================================================
 
+Every kind also takes ``on=images`` (the default) or ``on=token``: ``on=token`` rules apply
+to ``POST /oauth/token`` requests, numbered separately (status kinds, ``reset``, ``slow``
+and ``invalid-json`` only), e.g. ``503:on=token,retry-after=1@1``.
+
 Examples: ``503:retry-after=2@3`` (the 3rd request gets 503 with ``Retry-After: 2``),
 ``reset@2-3;429:reset=1@every=5``, ``500@p=0.2`` (each request with probability 0.2, drawn
 from the emulator's seed and the request number, so the same run repeats exactly).
@@ -55,6 +59,8 @@ FAULT_KINDS: dict[str, frozenset[str]] = {
     "redirect": frozenset({"to", "status"}),
     "expire-token": frozenset(),
 }
+TOKEN_KINDS = (*STATUS_KINDS, "reset", "slow", "invalid-json")
+TARGETS = ("images", "token")
 _NUMERIC = {"retry-after", "retry-after-date", "reset", "delay", "bytes", "status"}
 
 
@@ -105,6 +111,10 @@ class FaultRule:
         return default if value is None else float(value)
 
     @property
+    def target(self) -> str:
+        return self.param("on", "images") or "images"
+
+    @property
     def status(self) -> int | None:
         return int(self.kind) if self.kind in STATUS_KINDS else None
 
@@ -122,9 +132,9 @@ class FaultSpec:
 
     rules: tuple[FaultRule, ...] = ()
 
-    def pick(self, index: int, seed: int = 0) -> FaultRule | None:
+    def pick(self, index: int, seed: int = 0, target: str = "images") -> FaultRule | None:
         for salt, rule in enumerate(self.rules):
-            if rule.selector.matches(index, seed, salt):
+            if rule.target == target and rule.selector.matches(index, seed, salt):
                 return rule
         return None
 
@@ -180,7 +190,10 @@ def _params(part: str, kind: str, text: str) -> tuple[tuple[str, str], ...]:
         name, value = name.strip(), value.strip()
         if not sep or not value:
             raise _bad(part, f"parameter {item!r} is not NAME=VALUE")
-        if name not in FAULT_KINDS[kind]:
+        if name == "on":
+            if value not in TARGETS or (value == "token" and kind not in TOKEN_KINDS):
+                raise _bad(part, f"{kind} cannot apply on={value}")
+        elif name not in FAULT_KINDS[kind]:
             allowed = ", ".join(sorted(FAULT_KINDS[kind])) or "none"
             raise _bad(part, f"{kind} takes no parameter {name!r} (allowed: {allowed})")
         if name in _NUMERIC:

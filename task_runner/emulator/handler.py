@@ -85,6 +85,18 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _serve(self, method: str) -> None:
+        self._sent = False
+        try:
+            self._route(method)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception:  # a bug here must still answer, like a real 500
+            log.exception("emulator failed on %s %s", method, self.path)
+            self.close_connection = True
+            if not self._sent:
+                self._send(_json_error(500, "Internal Server Error"))
+
+    def _route(self, method: str) -> None:
         self._start_mono, self._start_clock = time.monotonic(), self.emulator.clock()
         self._token_id: str | None = None
         self._index: int | None = None
@@ -95,7 +107,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if url.path == IMAGES_PATH and method == "GET":
             self._images(url.query)
         elif url.path == TOKEN_PATH and method == "POST":
-            self._send(self._token(body))
+            self._token_with_faults(body)
         elif url.path == "/oauth/token/info" and method == "GET":
             self._send(self._token_info())
         elif url.path == "/oauth/revoke" and method == "POST":
@@ -122,6 +134,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def _send(self, reply: _Reply, *, send_bytes: int | None = None) -> None:
         """Write the reply; ``send_bytes`` sends only that much of the body, then closes."""
+        self._sent = True
         self.send_response(reply.status)
         if reply.content_type:
             self.send_header("Content-Type", reply.content_type)
@@ -170,6 +183,23 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         except ValueError:
             return None, None
         return user, password
+
+    def _token_with_faults(self, body: bytes) -> None:
+        em = self.emulator
+        self._index = em._next_index("token")
+        rule = em.faults.pick(self._index, em.seed, "token")
+        self._fault = rule
+        if rule is None:
+            self._send(self._token(body))
+        elif rule.kind == "reset":
+            self._reset_connection()
+        elif rule.kind == "invalid-json":
+            self._send(_Reply(200, b'{"access_token": '))
+        elif rule.kind == "slow":
+            em._sleep(rule.number("delay", 5.0) or 0.0)
+            self._send(self._token(body))
+        else:
+            self._send(self._status_fault(rule))
 
     def _token(self, body: bytes) -> _Reply:
         em = self.emulator

@@ -121,7 +121,7 @@ class Emulator:
         self.company_id = MAIN_COMPANY_ID
         self.project_id = MAIN_PROJECT_ID
         self._index_lock = threading.Lock()
-        self._index = 0
+        self._counters: dict[str, int] = {}  # fault request numbers per target
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -211,7 +211,8 @@ class Emulator:
         """Replace the fault rules; request numbering restarts at 1."""
         parsed = parse_faults(spec)
         with self._index_lock:
-            self.faults, self._index = parsed, 0
+            self.faults = parsed
+            self._counters.clear()
 
     def expire_tokens(self) -> int:
         """Expire every access token issued so far; returns how many."""
@@ -238,10 +239,10 @@ class Emulator:
 
     # --- used by the handler ----------------------------------------------------------
 
-    def _next_index(self) -> int:
+    def _next_index(self, target: str = "images") -> int:
         with self._index_lock:
-            self._index += 1
-            return self._index
+            self._counters[target] = self._counters.get(target, 0) + 1
+            return self._counters[target]
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:

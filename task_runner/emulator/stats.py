@@ -25,7 +25,7 @@ class RequestRecord(NamedTuple):
     company_id: str | None
     clock_time: float  # the emulator clock (injectable) when the request arrived
     query: str
-    request_no: int | None  # the images request number that fault selectors count
+    request_no: int | None  # the number fault selectors count (per images / token target)
     fault: str | None  # the fault rule applied, if any
     authorized: bool  # an Authorization header was sent at all
 
