@@ -383,13 +383,14 @@ class _References:
         found: set[tuple[str, str | None]] = set()
         attributed: set[int] = set()
         for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-            base = node.node
+            base = getattr(node, "node", None)
             if isinstance(base, nodes.Name) and base.name in NAMESPACES:
                 name: str | None = None
+                arg = getattr(node, "arg", None)
                 if isinstance(node, nodes.Getattr):
                     name = node.attr
-                elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                    name = node.arg.value
+                elif isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                    name = arg.value
                 found.add((base.name, name))
                 attributed.add(id(base))
         for n in tree.find_all(nodes.Name):
