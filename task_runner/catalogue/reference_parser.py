@@ -118,13 +118,16 @@ class _Page:
         raise self.error("no method line: the page is empty", 1)
 
     def _check_path(self, path: str, line: int, column: int) -> None:
-        depth = 0
+        opened = -1
         for offset, char in enumerate(path):
-            depth += {"{": 1, "}": -1}.get(char, 0)
-            if depth not in (0, 1):
+            if char == "{" and opened < 0:
+                opened = offset
+            elif char == "}" and opened >= 0:
+                opened = -1
+            elif char in "{}":
                 raise self.error(f"unbalanced braces in path {path!r}", line, column + offset)
-        if depth:
-            raise self.error(f"unbalanced braces in path {path!r}", line, column)
+        if opened >= 0:
+            raise self.error(f"unbalanced braces in path {path!r}", line, column + opened)
 
     # --- the body of the page ----------------------------------------------------------
 
@@ -219,7 +222,9 @@ class _Page:
         if _POSSIBLE_RE.match(raw):
             self.start_enum(current, number)
         elif (default := _DEFAULT_RE.match(raw)) is not None:
-            self.set_default(current, default["value"].strip(), number, raw.index(":") + 2)
+            value = default["value"]
+            column = default.start("value") + len(value) - len(value.lstrip()) + 1
+            self.set_default(current, value.strip(), number, column)
         else:
             self.add_text(current.paragraphs, raw)
 
