@@ -1,0 +1,167 @@
+"""The generator: deterministic files, provenance, all-or-nothing writes, ``check``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from task_runner.catalogue.generator import build, check, generate
+from task_runner.errors import DefinitionError
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "task_definitions/procore/reference/procore-rest-v1.0-images-get.txt"
+
+OTHER_PAGE = """\
+GET /rest/v1.0/projects/{project_id}/locations
+
+Return a list of Locations.
+
+Query parameters
+
+page Integer No
+
+Page
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A copy of the committed definitions, schemas and their sources."""
+    for folder in ("task_definitions", "schemas"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    return tmp_path
+
+
+def _generate(repo: Path, *sources: Path) -> list[Path]:
+    return generate(list(sources), "procore", repo / "task_definitions", repo / "schemas")
+
+
+def test_generate_writes_definition_and_schema_with_provenance(tmp_path: Path) -> None:
+    source = tmp_path / "refs" / "images.txt"
+    source.parent.mkdir()
+    shutil.copy(PAGE, source)
+    written = _generate(tmp_path, source)
+    definition_file = tmp_path / "task_definitions/procore/procore.images.list.json"
+    schema_file = tmp_path / "schemas/procore/procore.images.list.schema.json"
+    assert written == sorted([definition_file, schema_file])
+    definition = json.loads(definition_file.read_text())
+    assert definition["x-source"] == {
+        "file": "refs/images.txt",
+        "sha256": hashlib.sha256(PAGE.read_bytes()).hexdigest(),
+        "format": "reference-text",
+    }
+    assert definition["x-params-schema"] == "schemas/procore/procore.images.list.schema.json"
+    text = definition_file.read_text()
+    assert text.endswith("}\n") and text.startswith('{\n  "id": "procore.images.list"')
+
+
+def test_generation_is_deterministic(tmp_path: Path) -> None:
+    first = build([PAGE], "procore", tmp_path / "a", tmp_path / "s", root=ROOT)
+    second = build([PAGE], "procore", tmp_path / "a", tmp_path / "s", root=ROOT)
+    assert first == second
+
+
+def test_committed_files_are_what_generation_gives() -> None:
+    files = build([PAGE], "procore", ROOT / "task_definitions", ROOT / "schemas", root=ROOT)
+    assert files  # the committed pair exists and matches byte for byte
+    for path, text in files.items():
+        assert path.read_text(encoding="utf-8") == text, path
+
+
+def test_check_is_clean_on_the_committed_files() -> None:
+    assert check(ROOT) == []
+
+
+def test_check_lists_edited_and_stale_files(repo: Path) -> None:
+    schema = repo / "schemas/procore/procore.images.list.schema.json"
+    schema.write_text(schema.read_text().replace('"Page"', '"Page number"'))
+    assert check(repo) == ["schemas/procore/procore.images.list.schema.json"]
+    page = repo / "task_definitions/procore/reference/procore-rest-v1.0-images-get.txt"
+    page.write_text(page.read_text().replace("Elements per page", "Items per page"))
+    assert check(repo) == [
+        "schemas/procore/procore.images.list.schema.json",
+        "task_definitions/procore/procore.images.list.json",
+    ]
+
+
+def test_check_lists_a_definition_its_source_no_longer_gives(repo: Path) -> None:
+    page = repo / "task_definitions/procore/reference/procore-rest-v1.0-images-get.txt"
+    page.write_text(page.read_text().replace("GET /rest/v1.0/images", "GET /rest/v1.0/photos", 1))
+    differing = check(repo)
+    assert "task_definitions/procore/procore.images.list.json" in differing
+    assert "task_definitions/procore/procore.photos.list.json" in differing
+
+
+def test_nothing_is_written_when_one_source_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("GET /rest/v1.0/x\n\nSummary.\n\nQuery parameters\n\na Widget No\n")
+    with pytest.raises(DefinitionError) as info:
+        _generate(tmp_path, PAGE, bad)
+    assert str(info.value).startswith(f"{bad}:7:3: unknown type")
+    assert not (tmp_path / "task_definitions").exists() and not (tmp_path / "schemas").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"GET /x\n\x00\x01\x02", "binary"),
+        (b"GET /x\n\nsum\xff\n", "not UTF-8"),
+        (None, "cannot read"),
+    ],
+    ids=["binary", "latin1", "missing"],
+)
+def test_unreadable_sources(tmp_path: Path, content: bytes | None, words: str) -> None:
+    source = tmp_path / "page.txt"
+    if content is not None:
+        source.write_bytes(content)
+    with pytest.raises(DefinitionError) as info:
+        _generate(tmp_path, source)
+    assert words in info.value.message
+    assert info.value.location is not None and info.value.location.file == str(source)
+    assert info.value.exit_code == 2
+
+
+def test_the_same_operation_twice_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match="generated twice"):
+        _generate(tmp_path, PAGE, PAGE)
+
+
+def test_several_sources_one_run(tmp_path: Path) -> None:
+    other = tmp_path / "locations.txt"
+    other.write_text(OTHER_PAGE)
+    written = _generate(tmp_path, PAGE, other)
+    names = sorted(p.name for p in written)
+    assert names == [
+        "procore.images.list.json",
+        "procore.images.list.schema.json",
+        "procore.projects.locations.list.json",
+        "procore.projects.locations.list.schema.json",
+    ]
+    locations = json.loads(
+        (tmp_path / "task_definitions/procore/procore.projects.locations.list.json").read_text()
+    )
+    assert [p["name"] for p in locations["parameters"]] == ["project_id", "page"]
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_body_field_named_like_a_parameter_is_keyed_body_dot(tmp_path: Path) -> None:
+    page = tmp_path / "create.txt"
+    page.write_text(
+        "POST /rest/v1.0/images\n\nCreate image.\n\nQuery parameters\n\nproject_id Integer Yes\n\n"
+        "Request body fields\n\nproject_id Integer No\nname String Yes\n"
+    )
+    _generate(tmp_path, page)
+    schema = json.loads(
+        (tmp_path / "schemas/procore/procore.images.create.schema.json").read_text()
+    )
+    assert schema["properties"]["project_id"]["x-in"] == "query"
+    assert schema["properties"]["body.project_id"] == {
+        "type": "integer",
+        "x-in": "body",
+        "x-name": "project_id",
+    }
+    assert schema["required"] == ["project_id", "name"]
