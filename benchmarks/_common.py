@@ -1,0 +1,70 @@
+"""What every benchmark shares: the result record, timing helpers, workflow files.
+
+Every figure is a ratio against a baseline measured in the same run on the same
+machine, because absolute times drift on shared machines while ratios mostly do not.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ROOT", "Result", "median_time", "skipped", "write_file"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    """One benchmark's figure. ``value`` and ``baseline`` are None when skipped.
+
+    ``meets`` is None when the goal was not judged: a skipped benchmark, or a
+    ``--quick`` smoke run whose toy sizes say nothing about speed.
+    """
+
+    name: str
+    value: float | None
+    unit: str
+    baseline: float | None
+    goal: str
+    meets: bool | None
+    measured: float | None = None  # the absolute figure behind the ratio
+    baseline_unit: str = "s"
+    detail: str = ""
+    skipped: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["value"] = _round(self.value)
+        data["baseline"] = _round(self.baseline)
+        data["measured"] = _round(self.measured)
+        return data
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def skipped(name: str, unit: str, goal: str, reason: str) -> Result:
+    return Result(name, None, unit, None, goal, None, detail=reason, skipped=reason)
+
+
+def median_time(action: Callable[[], object], repeats: int) -> float:
+    """The median wall time of ``repeats`` calls of ``action``."""
+    times = []
+    for _ in range(max(1, repeats)):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def write_file(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
