@@ -34,7 +34,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument(
         "--max-workers", type=int, default=4, metavar="N", help="tasks run at once (default 4)"
     )
+    add_state_dir_option(parser)
     parser.set_defaults(func=handle)
+
+
+def add_state_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default=None,
+        help="where the run history (state.db) lives (default: env TASK_RUNNER_STATE_DIR, "
+        "else .task-runner under the current directory)",
+    )
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -55,6 +66,8 @@ def handle(args: argparse.Namespace) -> int:
             definitions=definitions_dirs(args),
             options=options,
             emulator=args.emulator,
+            state_dir=args.state_dir,
+            trigger="manual",
         )
     finally:
         progress.done()
@@ -70,6 +83,8 @@ def print_summary(result: object) -> None:
 
     assert isinstance(result, RunResult)
     out(f"run {result.run_id} of {result.workflow}: {result.status}")
+    if result.window_start or result.window_end:
+        out(f"  window {result.window_start} .. {result.window_end}")
     width = max((len(n) for n in result.tasks), default=4)
     for name, task in result.tasks.items():
         status = f"{task.http_status}" if task.http_status else "-"
@@ -82,3 +97,5 @@ def print_summary(result: object) -> None:
         out(line)
         if task.error:
             out(f"    {task.error}")
+    if result.error:
+        out(f"error: {result.error}")

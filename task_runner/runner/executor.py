@@ -97,13 +97,9 @@ def execute(
         tasks = runner.run(selected)
     finally:
         runner.close()
-    statuses = {t.status for t in tasks.values()}
-    status = (
-        "interrupted"
-        if "interrupted" in statuses
-        else ("failed" if "failed" in statuses else "succeeded")
-    )
+    status = _run_status(tasks, runner.cancel.is_set())
     failed = [n for n, t in tasks.items() if t.status in ("failed", "interrupted")]
+    failed = failed or [n for n, t in tasks.items() if t.status == "skipped"]
     error = None
     if failed:
         first = tasks[failed[0]]
@@ -120,6 +116,14 @@ def execute(
         window_end=_iso(run.window_end),
         error=error,
     )
+
+
+def _run_status(tasks: Mapping[str, TaskResult], cancelled: bool) -> str:
+    statuses = {t.status for t in tasks.values()}
+    # A cancelled run that skipped tasks did not do its work, even if no task failed.
+    if "interrupted" in statuses or (cancelled and statuses - {"succeeded"}):
+        return "interrupted"
+    return "failed" if statuses - {"succeeded"} else "succeeded"
 
 
 def _selected(workflow: Workflow, options: ExecutionOptions) -> list[str]:
@@ -211,6 +215,7 @@ class _Runner:
                     elif self.cancel.is_set():
                         result.status = "skipped"
                         result.error = "skipped because the run was interrupted"
+                        self._notify_finished(name, result)
                     elif all(results[d].status == "succeeded" for d in deps[name]):
                         running[pool.submit(self.run_task, name, result)] = name
                 if not running:

@@ -9,6 +9,7 @@ Celery task returns::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,22 @@ class TaskResult:
         if self.recording:
             data["recording"] = self.recording
         return REDACTOR.redact_obj(data)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_json(cls, name: str, data: Mapping[str, Any]) -> TaskResult:
+        """The inverse of :meth:`to_json` (the response body is not kept)."""
+        return cls(
+            name=name,
+            status=str(data.get("status", "pending")),
+            http_status=data.get("http_status"),
+            attempts=list(data.get("attempt_log") or []),
+            pages=int(data.get("pages") or 0),
+            item_count=int(data.get("item_count") or 0),
+            output=data.get("output"),
+            elapsed=float(data.get("elapsed") or 0.0),
+            error=data.get("error"),
+            recording=data.get("recording"),
+        )
 
 
 @dataclass
@@ -90,4 +107,23 @@ class RunResult:
                 "item_count": self.item_count,
                 "tasks": {name: t.to_json() for name, t in self.tasks.items()},
             }
+        )
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunResult:
+        """Rebuild a result from :meth:`to_json` (a run recorded in the history)."""
+        return cls(
+            run_id=str(data["run_id"]),
+            workflow=str(data["workflow"]),
+            status=str(data["status"]),
+            started_at=str(data.get("started_at") or ""),
+            finished_at=str(data.get("finished_at") or ""),
+            tasks={
+                name: TaskResult.from_json(name, task)
+                for name, task in (data.get("tasks") or {}).items()
+            },
+            trigger=str(data.get("trigger") or "manual"),
+            window_start=data.get("window_start"),
+            window_end=data.get("window_end"),
+            error=data.get("error"),
         )

@@ -1,16 +1,42 @@
-"""Run a workflow file once: load, execute, summarise. What `run`, the scheduler and
-Celery workers all call, the same way."""
+"""Run a workflow once and record it: load, plan the window, execute, keep the history.
+
+What ``run``, the scheduler and Celery workers all call, the same way::
+
+    result = run_workflow_file("wf.yaml", {"project_id": 777}, trigger="schedule")
+    result.status, result.window_start, result.window_end
+
+A run is recorded as ``running`` before anything is sent and gets its final status in one
+transaction at the end; a process killed in between leaves ``running`` behind, which
+``runs list`` shows. A run id that the history already records as succeeded is not run
+again (a redelivered Celery message): its recorded result is returned.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from task_runner.errors import TaskRunnerError
 from task_runner.runner.executor import ExecutionOptions, execute
 from task_runner.runner.result import RunResult
+from task_runner.runner.windows import plan_run, utcnow
 
-__all__ = ["run_workflow_file"]
+if TYPE_CHECKING:
+    from task_runner.catalogue import Catalogue
+    from task_runner.state.history import History
+    from task_runner.workflow.model import Workflow
+
+__all__ = ["recorded_success", "run_workflow", "run_workflow_file"]
+
+log = logging.getLogger("task_runner.runner")
+
+TRIGGERS = ("manual", "schedule", "celery")
 
 
 def run_workflow_file(
@@ -20,13 +46,112 @@ def run_workflow_file(
     definitions: Sequence[str] = (),
     options: ExecutionOptions | None = None,
     emulator: bool = False,
+    state_dir: str | os.PathLike[str] | None = None,
+    trigger: str = "manual",
+    scheduled_at: dt.datetime | None = None,
+    run_id: str | None = None,
+    cancel: threading.Event | None = None,
+    record: bool = True,
+    catalogue: Catalogue | None = None,
+    now: Callable[[], dt.datetime] = utcnow,
 ) -> RunResult:
+    """Load ``path`` and run it once (see :func:`run_workflow`).
+
+    ``record=False`` keeps the run out of the history (its window is then the initial
+    lookback); ``state_dir`` picks the history (default: ``$TASK_RUNNER_STATE_DIR`` or
+    ``.task-runner`` under the cwd).
+    """
     from task_runner.runner.emulated import maybe_emulator
+    from task_runner.state.history import History
     from task_runner.workflow import load_workflow
 
-    workflow = load_workflow(path, definitions=definitions)
+    history = History.open(state_dir) if record else None
+    done = recorded_success(history, run_id)
+    if done is not None:
+        return done
+    workflow = load_workflow(path, definitions=definitions, catalogue=catalogue)
     options = options or ExecutionOptions()
     with maybe_emulator(emulator, workflow) as overrides:
         if overrides:
-            options.connection_overrides = {**overrides, **options.connection_overrides}
-        return execute(workflow, inputs, options=options)
+            options = replace(
+                options, connection_overrides={**overrides, **options.connection_overrides}
+            )
+        return run_workflow(
+            workflow,
+            inputs,
+            options=options,
+            history=history,
+            trigger=trigger,
+            scheduled_at=scheduled_at,
+            run_id=run_id,
+            cancel=cancel,
+            now=now,
+        )
+
+
+def run_workflow(
+    workflow: Workflow,
+    inputs: Mapping[str, Any],
+    *,
+    options: ExecutionOptions | None = None,
+    history: History | None = None,
+    trigger: str = "manual",
+    scheduled_at: dt.datetime | None = None,
+    run_id: str | None = None,
+    cancel: threading.Event | None = None,
+    now: Callable[[], dt.datetime] = utcnow,
+) -> RunResult:
+    """Run a loaded workflow once, its window and record kept in ``history``."""
+    if trigger not in TRIGGERS:
+        raise ValueError(f"trigger must be one of {TRIGGERS}, not {trigger!r}")
+    done = recorded_success(history, run_id)
+    if done is not None:
+        return done
+    options = options or ExecutionOptions()
+    if cancel is not None:
+        options = replace(options, cancel=cancel)
+    run = plan_run(
+        workflow.name,
+        workflow.window,
+        history,
+        trigger=trigger,
+        scheduled_at=scheduled_at,
+        run_id=run_id,
+        now=now,
+    )
+    if history is not None:
+        history.start_run(run, inputs=inputs, workflow_path=str(workflow.path))
+    try:
+        result = execute(workflow, inputs, run=run, options=options)
+    except TaskRunnerError as exc:
+        _close(history, run.id, "failed", exc.format())
+        raise
+    except KeyboardInterrupt:
+        _close(history, run.id, "interrupted", "interrupted")
+        raise
+    except BaseException as exc:
+        _close(history, run.id, "failed", f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    if history is not None:
+        history.finish_run(result)
+    return result
+
+
+def recorded_success(history: History | None, run_id: str | None) -> RunResult | None:
+    """The recorded result when ``run_id`` already succeeded (so it is not run twice)."""
+    if history is None or not run_id:
+        return None
+    stored = history.get_run(run_id)
+    if stored is None or stored.get("status") != "succeeded":
+        return None
+    log.info("run %s already succeeded; returning its recorded result", run_id)
+    return RunResult.from_json(stored)
+
+
+def _close(history: History | None, run_id: str, status: str, error: str) -> None:
+    if history is None:
+        return
+    try:
+        history.fail_run(run_id, status, error)
+    except TaskRunnerError as exc:  # keep the original error, which matters more
+        log.error("could not record the end of run %s: %s", run_id, exc.format())
