@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     import signal
+    import time
 
     from task_runner.cli.common import err
     from task_runner.emulator import Emulator
@@ -60,6 +61,7 @@ def handle(args: argparse.Namespace) -> int:
         hourly_limit=args.hourly_limit,
         spike_limit=args.spike_limit,
         latency=args.latency,
+        dataset_end=time.time(),  # photos dated up to now, so window filters find some
     )
     try:
         emulator.start()

@@ -188,7 +188,10 @@ _SIZES = ((4032, 3024), (3024, 4032), (1920, 1080), (4000, 3000), (5472, 3648))
 class Dataset:
     """Every object the emulator serves, from ``seed``; ``images`` is project 777's count."""
 
-    def __init__(self, seed: int = 0, images: int = 250) -> None:
+    def __init__(self, seed: int = 0, images: int = 250, end: int | None = None) -> None:
+        #: The newest possible timestamp: fixed by default so that tests do not depend on
+        #: the day they run; the CLI anchors it at "now" so that demos see recent photos.
+        self.end = DATASET_END if end is None else int(end)
         if images < 0:
             raise ValueError("images must be 0 or more")
         self.seed = seed
@@ -207,7 +210,7 @@ class Dataset:
             for slot, (pid, cid, name, count) in enumerate(specs)
         }
         self.trades = tuple(
-            Trade(101 + i, name, active, format_ts(DATASET_END - DATASET_SPAN - 86400 * (i + 1)))
+            Trade(101 + i, name, active, format_ts(self.end - DATASET_SPAN - 86400 * (i + 1)))
             for i, (name, active) in enumerate(_TRADES)
         )
         self.categories = {pid: self._categories(p) for pid, p in self.projects.items()}
@@ -267,9 +270,9 @@ class Dataset:
         image_id = self.image_id(project_id, index)
         d = _Draws(self.seed, image_id)
         step = max(1, DATASET_SPAN // max(1, project.base_count))
-        created = DATASET_END - DATASET_SPAN + index * step + d.next(step)
+        created = self.end - DATASET_SPAN + index * step + d.next(step)
         created = self._created.get(image_id, created)
-        updated = min(DATASET_END, created + (d.next(3 * 86400) if d.chance(40) else 0))
+        updated = min(self.end, created + (d.next(3 * 86400) if d.chance(40) else 0))
         updated = self._updated.get(image_id, max(updated, created))
         taken = created - d.next(2 * 86400)
         trades = tuple(sorted({self.trades[d.next(len(self.trades))].id for _ in range(d.next(3))}))

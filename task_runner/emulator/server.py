@@ -101,6 +101,7 @@ class Emulator:
         retry_after: bool = True,
         client_id: str = EMULATOR_CLIENT_ID,
         client_secret: str = EMULATOR_CLIENT_SECRET,
+        dataset_end: float | None = None,
     ) -> None:
         if pagination_headers not in PAGINATION_MODES:
             raise UsageError(
@@ -108,7 +109,9 @@ class Emulator:
             )
         self.host, self.port, self.seed = host, port, seed
         self.clock = clock
-        self.data = Dataset(seed=seed, images=images)
+        self.data = Dataset(
+            seed=seed, images=images, end=None if dataset_end is None else int(dataset_end)
+        )
         self.faults = parse_faults(faults)
         self.tokens = TokenStore(client_id, client_secret, token_ttl, clock)
         self.limiter = RateLimiter(hourly_limit, spike_limit, spike_window, clock)

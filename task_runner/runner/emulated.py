@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,8 @@ def maybe_emulator(enabled: bool, workflow: Workflow) -> Iterator[dict[str, Conn
         return
     from task_runner.emulator import Emulator
 
-    with Emulator() as emulator:
+    # Photos dated up to now, so that window filters (the last day) find some.
+    with Emulator(dataset_end=time.time()) as emulator:
         overrides = emulated_connections(workflow, emulator)
         names = ", ".join(overrides) or "none (no connection has api: procore)"
         print(
