@@ -1,4 +1,10 @@
-"""``task-runner test-request WORKFLOW --task NAME``: run one task, show and record it."""
+"""``task-runner test-request WORKFLOW --task NAME``: run one task, show and record it.
+
+The editor's inner loop: send the one request, show its status, the headers that
+matter and the body, and keep the exchange as a recording (and optionally as HAR).
+Inputs a task reads from earlier tasks come from their latest recordings made with
+the same inputs; the earlier tasks run first only when there is none.
+"""
 
 from __future__ import annotations
 
@@ -31,15 +37,49 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_input_option(parser)
     add_output_option(parser)
     add_definitions_option(parser)
+    parser.add_argument(
+        "--emulator",
+        action="store_true",
+        help="start the built-in Procore emulator and point Procore connections at it",
+    )
+    parser.add_argument(
+        "--pages",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="fetch at most N pages (default 1: a test needs only the first page)",
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="print the whole body instead of its start"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--record-dir",
+        metavar="DIR",
+        default=None,
+        help="keep recordings under DIR (default: recordings/)",
+    )
+    where.add_argument("--no-record", action="store_true", help="do not write a recording")
+    parser.add_argument(
+        "--har", metavar="FILE", default=None, help="also write the exchange as HAR 1.2 to FILE"
+    )
     parser.set_defaults(func=handle)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def handle(args: argparse.Namespace) -> int:
     if args.dry_run:
         return dry_run(args)
-    from task_runner.errors import UsageError
-
-    raise UsageError("test-request without --dry-run is not available yet")
+    return send(args)
 
 
 def dry_run(args: argparse.Namespace) -> int:
@@ -83,3 +123,193 @@ def dry_run(args: argparse.Namespace) -> int:
     out("# the same request with curl (secrets shown as ***):")
     out(curl_command(prepared.request, prepared.connection))
     return 0
+
+
+# --- sending --------------------------------------------------------------------------
+
+#: Headers worth a glance: pagination, rate limits, what the body is.
+SHOWN_HEADERS = ("total", "per-page", "link", "content-type", "retry-after")
+SHOWN_PREFIXES = ("x-rate-limit-", "x-ratelimit-")
+BODY_LINES = 40
+
+
+def send(args: argparse.Namespace) -> int:
+    from task_runner.catalogue import Catalogue
+    from task_runner.cli.common import err
+    from task_runner.recording.har import to_har, write_har
+    from task_runner.recording.session import run_task_once
+    from task_runner.recording.store import DEFAULT_ROOT, RecordingStore
+    from task_runner.runner.emulated import maybe_emulator
+    from task_runner.workflow import load_workflow
+
+    workflow = load_workflow(args.workflow, catalogue=Catalogue.load(definitions_dirs(args)))
+    workflow.task(args.task)
+    store = RecordingStore(args.record_dir or DEFAULT_ROOT)
+    with maybe_emulator(args.emulator, workflow) as overrides:
+        outcome = run_task_once(
+            workflow,
+            args.task,
+            parse_inputs(args.inputs),
+            store=store,
+            record=not args.no_record,
+            max_pages=args.pages,
+            connection_overrides=overrides,
+            notify=err,
+        )
+    har_path = None
+    if args.har and outcome.recording is not None:
+        har_path = write_har(to_har(outcome.recording), args.har)
+    if args.output == "json":
+        out(dump_json(json_payload(outcome, har_path)))
+    else:
+        print_outcome(outcome, full=args.full, color=_stdout_is_tty())
+        if har_path is not None:
+            out(f"har: {har_path}")
+    if outcome.result.status != "succeeded" and outcome.result.error:
+        err(f"error: {outcome.result.error}")
+    return outcome.exit_code
+
+
+def json_payload(outcome: object, har_path: object) -> dict[str, object]:
+    """The editor contract: one object with the request, responses and recording path."""
+    from task_runner.recording.session import TaskOutcome
+
+    assert isinstance(outcome, TaskOutcome)
+    recording = outcome.recording or {}
+    result = outcome.result
+    return {
+        "status": result.status,
+        "exit_code": outcome.exit_code,
+        "workflow": recording.get("workflow"),
+        "task": outcome.task,
+        "operation": recording.get("operation"),
+        "http_status": result.http_status,
+        "request": recording.get("request"),
+        "responses": recording.get("responses", []),
+        "attempts": recording.get("attempts", []),
+        "upstream": outcome.upstream,
+        "recording": str(outcome.recording_path) if outcome.recording_path else None,
+        "har": str(har_path) if har_path else None,
+        "error": result.error,
+    }
+
+
+def _stdout_is_tty() -> bool:
+    import os
+    import sys
+
+    try:
+        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    except (AttributeError, ValueError):
+        return False
+
+
+def print_outcome(outcome: object, *, full: bool, color: bool) -> None:
+    from task_runner.recording.session import TaskOutcome
+
+    assert isinstance(outcome, TaskOutcome)
+    recording = outcome.recording
+    if recording is None:  # the task never started: its error says why
+        return
+    request = recording["request"]
+    out(f"{request['method']} {request['url']}")
+    responses = recording.get("responses", [])
+    attempts = len(recording.get("attempts", []))
+    for response in responses:
+        out(_status_line(response, len(responses)))
+    if responses:
+        first = responses[-1] if not responses[-1].get("accepted", True) else responses[0]
+        for name, value in first.get("headers", {}).items():
+            if name.lower() in SHOWN_HEADERS or name.lower().startswith(SHOWN_PREFIXES):
+                out(f"{name}: {value}")
+        out("")
+        shown = responses if full else [first]
+        for response in shown:
+            if full and len(shown) > 1:
+                out(f"--- page {response.get('page')} ---")
+            lines, note = body_lines(response.get("body"), full=full)
+            for line in lines:
+                out(highlight(line) if color else line)
+            if note:
+                out(note)
+        if not full and len(responses) > 1:
+            out(f"... {len(responses) - 1} more page(s) in the recording (--full prints them)")
+    if attempts > len(responses):
+        out(f"({attempts} attempts on the wire; see the recording)")
+    if outcome.recording_path is not None:
+        out(f"recorded: {outcome.recording_path}")
+
+
+def _status_line(response: dict[str, object], pages: int) -> str:
+    status = f"{response.get('status')} {response.get('reason') or ''}".rstrip()
+    line = f"{status}  {float(response.get('elapsed') or 0.0):.3f}s"  # type: ignore[arg-type]
+    if pages > 1:
+        line = f"page {response.get('page')}: {line}"
+    count = response.get("item_count")
+    if isinstance(response.get("body"), list):
+        line += f"  {count} item(s)"
+    return line
+
+
+def body_lines(body: object, *, full: bool, limit: int = BODY_LINES) -> tuple[list[str], str]:
+    """The body pretty-printed, and a note saying what was left out (or "")."""
+    import json
+
+    if body is None:
+        return ["(empty body)"], ""
+    if isinstance(body, str):
+        lines = body.splitlines() or [""]
+        if full or len(lines) <= limit:
+            return lines, ""
+        return lines[:limit], f"... {len(lines) - limit} more line(s) (--full prints them)"
+    lines = json.dumps(body, indent=2, ensure_ascii=False).splitlines()
+    if full or len(lines) <= limit:
+        return lines, ""
+    if isinstance(body, list):
+        return _first_items(body, limit)
+    return lines[:limit], f"... {len(lines) - limit} more line(s) (--full prints them)"
+
+
+def _first_items(body: list[object], limit: int) -> tuple[list[str], str]:
+    """Whole items while they fit in ``limit`` lines; the first item always (cut if huge)."""
+    import json
+
+    lines = ["["]
+    shown = 0
+    for item in body:
+        item_lines = ["  " + line for line in json.dumps(item, indent=2).splitlines()]
+        if shown and len(lines) + len(item_lines) + 1 > limit:
+            break
+        if not shown and len(item_lines) + 2 > 2 * limit:  # one whole item, unless huge
+            lines.extend(item_lines[: limit - 2])
+            lines.append("  ...")
+            shown = 1
+            break
+        if shown:
+            lines[-1] += ","
+        lines.extend(item_lines)
+        shown += 1
+    lines.append("]")
+    return lines, f"... showing {shown} of {len(body)} item(s) (--full prints them all)"
+
+
+_COLORS = {"key": "\033[36m", "string": "\033[32m", "number": "\033[33m", "literal": "\033[35m"}
+_RESET = "\033[0m"
+
+
+def highlight(line: str) -> str:
+    """Simple ANSI colours for one line of indented JSON: keys, strings, numbers, literals."""
+    import re
+
+    token = re.compile(
+        r'(?P<key>"(?:[^"\\]|\\.)*")(?=\s*:)'
+        r'|(?P<string>"(?:[^"\\]|\\.)*")'
+        r"|(?P<number>-?\b\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b)"
+        r"|(?P<literal>\b(?:true|false|null)\b)"
+    )
+
+    def paint(match: re.Match[str]) -> str:
+        kind = match.lastgroup or "string"
+        return f"{_COLORS[kind]}{match.group(0)}{_RESET}"
+
+    return token.sub(paint, line)
