@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterator, Mapping
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from task_runner.errors import HTTPStatusError
+from task_runner.errors import HTTPStatusError, task_context
 from task_runner.http.auth import AuthContext, make_auth
 from task_runner.http.clock import Clock, SystemClock
 from task_runner.http.faults import HostNotAllowedError
@@ -171,16 +172,30 @@ class Client:
                 get, pagination, per_page_hint=per_page, on_total=lambda n: total.__setitem__(0, n)
             )
         items = 0
-        for done, page in enumerate(pages, start=1):
-            items += len(page.items)
-            if on_page is not None:
-                on_page(page)
-            if progress is not None:
-                known = total[0] if pagination.enabled else 1
-                progress(ProgressEvent(request.task, done, known, items))
-            yield page
+        with task_context(request.task) if request.task else contextlib.nullcontext():
+            for done, page in enumerate(pages, start=1):
+                items += len(page.items)
+                if on_page is not None:
+                    on_page(page)
+                if progress is not None:
+                    known = total[0] if pagination.enabled else 1
+                    progress(ProgressEvent(request.task, done, known, items))
+                yield page
 
     def _page(
+        self,
+        request: PreparedRequest,
+        number: int,
+        url: str | None,
+        retry: RetryPolicy,
+        timeout: Timeout,
+        expect: Expect,
+        on_wait: Callable[[float], None] | None,
+    ) -> Page:
+        with task_context(request.task) if request.task else contextlib.nullcontext():
+            return self._page_in_context(request, number, url, retry, timeout, expect, on_wait)
+
+    def _page_in_context(
         self,
         request: PreparedRequest,
         number: int,

@@ -2,8 +2,10 @@
 
 Two brakes, both per connection and shared by every thread using it:
 
-* the server's: when a response says ``X-Rate-Limit-Remaining: 0``, every request on the
-  connection waits until ``X-Rate-Limit-Reset`` (Unix seconds);
+* the server's: responses tell how many requests are left (``X-Rate-Limit-Remaining``)
+  until ``X-Rate-Limit-Reset`` (Unix seconds); each request sent counts one down, so
+  concurrent requests do not overshoot, and at 0 every request on the connection
+  waits for the reset;
 * the client's: an optional budget ``RateLimit(requests, per)`` kept as a sliding window.
 
 The state lives in a :class:`BudgetStore` keyed by connection, so that a store shared
@@ -24,6 +26,7 @@ import collections
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from task_runner.errors import RetryWaitTooLongError
@@ -39,25 +42,31 @@ class BudgetStore(Protocol):
     """Shared rate-limit state for connections, keyed by connection name."""
 
     def reserve(self, key: str, limit: RateLimit, now: float) -> float:
-        """Take one slot if free (return 0.0), else return seconds until one frees up."""
+        """Take one slot of the client budget if free (0.0), else seconds until one frees."""
         ...
 
-    def block_until(self, key: str, until: float) -> None:
-        """The server says the budget is spent until ``until`` (keep the latest)."""
+    def observe_server(self, key: str, remaining: int, reset: float) -> None:
+        """Record the server's ``X-Rate-Limit-Remaining`` / ``-Reset`` from a response."""
         ...
 
-    def blocked_until(self, key: str) -> float:
-        """Wall time until which the server said to pause (0.0: not blocked)."""
+    def take_server(self, key: str, now: float) -> float:
+        """Count one request against the server's budget (0.0), else seconds until reset."""
         ...
+
+
+@dataclass
+class _ServerBudget:
+    remaining: int
+    reset: float
 
 
 class InMemoryBudgetStore:
-    """A thread-safe store for one process: sliding-window logs and server pauses."""
+    """A thread-safe store for one process: sliding-window logs and server budgets."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sent: dict[str, collections.deque[float]] = {}
-        self._blocked: dict[str, float] = {}
+        self._server: dict[str, _ServerBudget] = {}
 
     def reserve(self, key: str, limit: RateLimit, now: float) -> float:
         with self._lock:
@@ -69,13 +78,26 @@ class InMemoryBudgetStore:
                 return 0.0
             return max(window[0] + limit.per - now, 1e-3)
 
-    def block_until(self, key: str, until: float) -> None:
+    def observe_server(self, key: str, remaining: int, reset: float) -> None:
         with self._lock:
-            self._blocked[key] = max(until, self._blocked.get(key, 0.0))
+            known = self._server.get(key)
+            if known is None or known.reset != reset:
+                self._server[key] = _ServerBudget(remaining, reset)
+            else:
+                # Answers arrive out of order: the lowest count of a window is the truest,
+                # and it also covers requests still in flight that we counted ourselves.
+                known.remaining = min(known.remaining, remaining)
 
-    def blocked_until(self, key: str) -> float:
+    def take_server(self, key: str, now: float) -> float:
         with self._lock:
-            return self._blocked.get(key, 0.0)
+            known = self._server.get(key)
+            if known is None or now >= known.reset:
+                self._server.pop(key, None)
+                return 0.0
+            if known.remaining > 0:
+                known.remaining -= 1
+                return 0.0
+            return known.reset - now
 
 
 class Throttle:
@@ -96,7 +118,7 @@ class Throttle:
     def wait_turn(self, *, max_wait: float, on_wait: Callable[[float], None] | None = None) -> None:
         """Block until this request may go; a pause beyond ``max_wait`` fails at once."""
         while True:
-            wait = self.store.blocked_until(self.key) - self.clock.time()
+            wait = self.store.take_server(self.key, self.clock.time())
             reason = "the server's rate limit is spent (X-Rate-Limit-Remaining: 0)"
             if wait <= 0 and self.rate_limit is not None:
                 wait = self.store.reserve(self.key, self.rate_limit, self.clock.time())
@@ -118,14 +140,19 @@ class Throttle:
             self.clock.sleep(wait)
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
-        """Learn from a response: a spent server budget pauses the whole connection."""
-        remaining = headers.get("X-Rate-Limit-Remaining", "").strip()
-        if remaining != "0" and status != 429:
-            return
-        reset = headers.get("X-Rate-Limit-Reset", "").strip()
+        """Learn the server's budget from a response (a 429 means it is spent)."""
         try:
-            until = float(reset)
+            reset = float(headers.get("X-Rate-Limit-Reset", "").strip())
+            remaining = int(headers.get("X-Rate-Limit-Remaining", "").strip())
         except ValueError:
-            return
-        if until > self.clock.time():
-            self.store.block_until(self.key, until)
+            if status != 429:
+                return
+            remaining = 0
+            try:
+                reset = float(headers.get("X-Rate-Limit-Reset", "").strip())
+            except ValueError:
+                return
+        if status == 429:
+            remaining = 0
+        if reset == reset and reset > self.clock.time():  # not NaN, not past
+            self.store.observe_server(self.key, max(0, remaining), reset)
