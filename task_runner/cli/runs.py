@@ -53,11 +53,13 @@ def handle_list(args: argparse.Namespace) -> int:
         out("no runs recorded")
         return 0
     width = max(len(r["workflow"]) for r in runs)
-    out(f"{'ID':<26}  {'WORKFLOW':<{width}}  {'TRIGGER':<8}  {'STATUS':<11}  STARTED  ITEMS")
+    out(
+        f"{'ID':<26}  {'WORKFLOW':<{width}}  {'TRIGGER':<8}  {'STATUS':<11}  {'STARTED':<20}  ITEMS"
+    )
     for r in runs:
         out(
             f"{r['id']:<26}  {r['workflow']:<{width}}  {r['trigger']:<8}  {r['status']:<11}  "
-            f"{r['started_at']}  {r['item_count']}"
+            f"{r['started_at']:<20}  {r['item_count']}"
             + (f"  {_first_line(r['error'])}" if r["error"] else "")
         )
     return 0

@@ -80,7 +80,9 @@ def plan_run(
 ) -> RunContext:
     """The ``run.*`` context of a run starting now, its window taken from ``history``."""
     started = _utc(now()).replace(microsecond=0)
-    end = _utc(scheduled_at) if scheduled_at is not None else started
+    # Whole seconds: APIs take second-precision filters, and the next window starts
+    # exactly where this one ends, so flooring loses nothing.
+    end = _utc(scheduled_at).replace(microsecond=0) if scheduled_at is not None else started
     last = history.last_success(workflow_name) if history is not None else None
     window = compute_window(
         spec,
