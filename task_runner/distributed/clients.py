@@ -1,0 +1,66 @@
+"""One job: build HTTP clients whose rate budget, tokens and locks live in Redis.
+
+:func:`redis_client_factory` is what a worker passes as ``ExecutionOptions.client_factory``.
+Each connection's budget is namespaced by the API app it spends (host and client id,
+hashed), because that is what Procore counts: two workflows with the same app share one
+budget, two apps do not.
+
+Refresh tokens stay in the local file store unless env ``TASK_RUNNER_TOKEN_STORE=redis``:
+workers on several machines that share one Procore login need the Redis store, and then
+every ``task-runner`` process using that login must set it too (a rotated refresh token
+lives in one place only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from task_runner.distributed.budget import RedisBudgetStore
+from task_runner.distributed.tokens import RedisLocks, RedisTokenCache, RedisTokenStore
+from task_runner.errors import UsageError
+from task_runner.http.client import Client
+from task_runner.model import ConnectionConfig
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["budget_namespace", "redis_client_factory"]
+
+
+def budget_namespace(connection: ConnectionConfig) -> str:
+    """A stable, secret-free name for the rate budget ``connection`` spends."""
+    host = urlsplit(connection.base_url).netloc.lower()
+    ident = f"{host}|{connection.auth.client_id or ''}|{connection.auth.type}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+
+def redis_client_factory(client: redis.Redis) -> Callable[[ConnectionConfig], Client]:
+    """``ExecutionOptions(client_factory=redis_client_factory(shared_redis()))``."""
+    cache = RedisTokenCache(client)
+    locks = RedisLocks(client)
+    shared_refresh_tokens = _token_store_mode() == "redis"
+
+    def build(connection: ConnectionConfig) -> Client:
+        store = None
+        if shared_refresh_tokens and connection.auth.type == "oauth2_refresh_token":
+            store = RedisTokenStore(client, budget_namespace(connection), locks=locks)
+        return Client(
+            connection,
+            token_cache=cache,
+            locks=locks,
+            token_store=store,
+            budget_store=RedisBudgetStore(client, namespace=budget_namespace(connection)),
+        )
+
+    return build
+
+
+def _token_store_mode() -> str:
+    mode = (os.environ.get("TASK_RUNNER_TOKEN_STORE") or "file").strip().lower()
+    if mode not in ("file", "redis"):
+        raise UsageError(f"TASK_RUNNER_TOKEN_STORE={mode!r} is not file or redis")
+    return mode
