@@ -157,7 +157,10 @@ class Recorder(TaskObserver):
     def __init__(self) -> None:
         self._tasks: dict[str, _TaskLog] = {}
         self._lock = threading.Lock()
-        self._current = threading.local()  # the executor runs each task on one thread
+        # The task whose requests are on the wire now. Pages may be fetched on helper
+        # threads, so this is not thread-local: run one task at a time (max_workers=1)
+        # when recording, as test-request does.
+        self._current: str | None = None
 
     def _log(self, task: str) -> _TaskLog:
         with self._lock:
@@ -176,7 +179,8 @@ class Recorder(TaskObserver):
         return Client(connection, transport=_CapturingTransport(inner, self, skip))
 
     def task_started(self, task: str, prepared: PreparedTask) -> None:
-        self._current.task = task
+        with self._lock:
+            self._current = task
         self._log(task).prepared = prepared
 
     def page(self, task: str, prepared: PreparedTask, page: Any) -> None:
@@ -196,13 +200,15 @@ class Recorder(TaskObserver):
 
     def task_finished(self, task: str, result: TaskResult) -> None:
         self._log(task).result = result
-        if getattr(self._current, "task", None) == task:
-            self._current.task = None
+        with self._lock:
+            if self._current == task:
+                self._current = None
 
     def _exchange(self, exchange: dict[str, Any]) -> None:
-        task = getattr(self._current, "task", None)
-        if task is not None:
-            self._log(task).exchanges.append(exchange)
+        with self._lock:
+            task = self._current
+            if task is not None:
+                self._tasks.setdefault(task, _TaskLog()).exchanges.append(exchange)
 
     # --- results ----------------------------------------------------------------------
 
