@@ -50,7 +50,7 @@ END_MARKERS = ("how to start integrating",)
 TABLE_HEADER = "name type required description"
 
 _METHOD_RE = re.compile(r"^(?P<method>[A-Z]+)[ \t]+(?P<path>/\S*)\s*$")
-_ROW_RE = re.compile(r"^(?P<name>\S+)[ \t]+(?P<type>[A-Za-z]+)[ \t]+(?P<req>Yes|No)\s*$")
+_ROW_RE = re.compile(r"^(?P<name>\S+)[ \t]+(?P<type>\S+)[ \t]+(?P<req>Yes|No)\s*$")
 _HALF_ROW_RE = re.compile(
     r"^(?P<name>\S+)[ \t]+(?P<type>" + "|".join(schema_rules.TYPE_NAMES) + r")\s*$"
 )
