@@ -118,6 +118,17 @@ def execute(
     )
 
 
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status behind an error, also when a page error wraps it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        status = getattr(seen, "status", None)
+        if isinstance(status, int):
+            return status
+        seen = seen.__cause__
+    return None
+
+
 def _run_status(tasks: Mapping[str, TaskResult], cancelled: bool) -> str:
     statuses = {t.status for t in tasks.values()}
     # A cancelled run that skipped tasks did not do its work, even if no task failed.
@@ -245,7 +256,7 @@ class _Runner:
         except TaskRunnerError as exc:
             result.status, result.error = "failed", REDACTOR.redact(exc.format())
             result.error_kind, result.exit_code = type(exc).__name__, exc.exit_code
-            result.http_status = getattr(exc, "status", result.http_status)
+            result.http_status = _http_status(exc) or result.http_status
             log.warning("task %s failed: %s", name, result.error)
         except Exception as exc:  # a bug, not the user's input: keep the run's other tasks going
             log.exception("task %s crashed", name)
