@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -133,6 +134,11 @@ def wait_for(run_id: str, *, timeout: float | None = None, poll: float = 0.2) ->
     try:
         value = handle.get(timeout=timeout, interval=poll, propagate=False)
     except CeleryTimeout:
+        # Stop listening now: left to AsyncResult.__del__ at interpreter exit, the
+        # unsubscribe runs on a half-torn-down connection and prints a traceback.
+        with contextlib.suppress(Exception):
+            handle.backend.remove_pending_result(handle)
+        handle.backend = None
         raise RunTimeout(
             f"run {run_id} did not finish within {timeout:g}s; it keeps running on the workers",
             hint="wait longer with --timeout, or look it up later in the run history",
