@@ -86,9 +86,10 @@ def test_extra_folders_and_search(extra: Path) -> None:
         "procore.projects.locations.list",
         "procore.images.list",
     ]
-    assert [d.id for d in catalogue.search("projects locations")] == [
+    # "projects" also matches images' project_id in its singular form; the id match ranks first
+    assert [d.id for d in catalogue.search("projects locations")][0] == (
         "procore.projects.locations.list"
-    ]
+    )
     assert [d.id for d in catalogue.search("list")] == [
         "procore.images.list",
         "procore.projects.locations.list",
@@ -137,3 +138,17 @@ def test_procore_profile() -> None:
     with pytest.raises(UnresolvedReferenceError, match="no environment"):
         profile.base_url("sandbx")
     assert Catalogue.load().profile("nope") is None
+
+
+@pytest.mark.parametrize("query", ["photos", "Photo", "pictures", "images", "image"])
+def test_search_finds_images_by_the_words_people_use(query: str) -> None:
+    from task_runner.catalogue import Catalogue
+
+    ids = [d.id for d in Catalogue.load().search(query)]
+    assert ids and ids[0] == "procore.images.list"
+
+
+def test_search_still_requires_every_word_to_match() -> None:
+    from task_runner.catalogue import Catalogue
+
+    assert Catalogue.load().search("photos zebra") == []

@@ -105,10 +105,14 @@ def build_operation_request(
         elif where == "header":
             headers[name] = encode_scalar(value)
         elif where == "body":
-            body[name] = value
+            # A body field that shares its name with another parameter is keyed
+            # `body.<name>` in params; wire_name is its name in the JSON body.
+            body[(param.wire_name if param is not None and param.wire_name else name)] = value
         else:
             brackets = (param.schema.get("type") == "array") if param else True
-            query.extend(encode_query(name, value, brackets=brackets))
+            query.extend(
+                encode_query(param.wire_name or name if param else name, value, brackets=brackets)
+            )
     path = _PATH_PARAM.sub(lambda m: path_values.get(m.group(1), m.group(0)), operation.path)
     url = join_url(connection.base_url, path)
     final = urlsplit(url)
