@@ -61,10 +61,8 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Pat
     with Emulator(faults="503:retry-after=0@1") as em:
         for key, value in em.env().items():
             monkeypatch.setenv(key, value)
-        code = main(
-            ["test-request", str(workflow), "-t", "photos", *INPUTS, "--pages", "2"]
-            + ["--har", "photos.har", "--output", "json"]
-        )
+        options = ["--pages", "2", "--har", "photos.har", "--output", "json"]
+        code = main(["test-request", str(workflow), "-t", "photos", *INPUTS, *options])
         secret = em.client_secret
     assert code == 0
     [recording] = sorted((tmp_path / "recordings").rglob("*.json"))
@@ -80,7 +78,7 @@ def test_har_is_valid_and_holds_every_attempt(recorded: tuple[Path, Path, str]) 
     assert [e["response"]["status"] for e in entries] == [503, 200, 200]
     assert len(entries) == len(recording["attempts"])
     assert entries[0]["response"]["content"]["text"]  # the 503's own body
-    for entry, page in zip(entries[1:], recording["responses"]):
+    for entry, page in zip(entries[1:], recording["responses"], strict=True):
         assert json.loads(entry["response"]["content"]["text"]) == page["body"]
         assert entry["response"]["content"]["mimeType"].startswith("application/json")
     request = entries[1]["request"]
