@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,12 @@ class Cluster:
         for worker in self.workers:
             worker.kill()
 
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
@@ -141,11 +147,3 @@ def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = 
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what or condition}")
-
-
-def cluster_fixture(root: Path, redis_url: str, emulator_env: dict[str, str]) -> Iterator[Cluster]:
-    cluster = Cluster(root, redis_url, emulator_env)
-    try:
-        yield cluster
-    finally:
-        cluster.close()

@@ -87,7 +87,7 @@ def test_extra_folders_and_search(extra: Path) -> None:
         "procore.images.list",
     ]
     # "projects" also matches images' project_id in its singular form; the id match ranks first
-    assert [d.id for d in catalogue.search("projects locations")][0] == (
+    assert next(d.id for d in catalogue.search("projects locations")) == (
         "procore.projects.locations.list"
     )
     assert [d.id for d in catalogue.search("list")] == [

@@ -19,7 +19,6 @@ from tests.celery_support import (
     INPUT_ARGS,
     INPUTS,
     Cluster,
-    cluster_fixture,
     point_app_at,
     start_redis,
     wait_until,
@@ -79,7 +78,7 @@ def _comparable(result: dict[str, Any]) -> dict[str, Any]:
 
 def test_submit_wait_returns_the_same_result_as_run(rdb: Any, tmp_path: Path) -> None:
     with Emulator(images=60) as emulator:
-        for cluster in cluster_fixture(tmp_path, _url(rdb), emulator.env()):
+        with Cluster(tmp_path, _url(rdb), emulator.env()) as cluster:
             workflow = str(write_workflow(tmp_path, per_page=25))
             cluster.worker(pool="threads", concurrency=2)
             local = cluster.cli("run", workflow, *INPUT_ARGS, "--output", "json")
@@ -141,7 +140,7 @@ def test_two_workers_share_one_rate_budget(rdb: Any, tmp_path: Path) -> None:
 
     requests, per = 4, 1.0
     with Emulator(images=60, latency=0.02) as emulator:
-        for cluster in cluster_fixture(tmp_path, _url(rdb), emulator.env()):
+        with Cluster(tmp_path, _url(rdb), emulator.env()) as cluster:
             workflow = write_workflow(tmp_path, per_page=10, rate_limit=(requests, "1s"))
             first = cluster.worker(pool="prefork", concurrency=2)
             second = cluster.worker(pool="threads", concurrency=2)
@@ -162,7 +161,7 @@ def test_killed_worker_run_is_redelivered_and_completes_once(rdb: Any, tmp_path:
     from task_runner.state.history import History
 
     with Emulator(images=60, latency=0.4) as emulator:
-        for cluster in cluster_fixture(tmp_path, _url(rdb), emulator.env()):
+        with Cluster(tmp_path, _url(rdb), emulator.env()) as cluster:
             workflow = write_workflow(tmp_path, per_page=10)  # 6 slow pages
             doomed = cluster.worker(pool="threads", concurrency=1)
             run_id = submit(workflow, INPUTS)
