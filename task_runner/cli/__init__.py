@@ -109,6 +109,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug in task-runner, not a user mistake
+        import traceback
+
+        detail = "".join(traceback.format_exception(exc)) if args.verbose else ""
+        print(
+            REDACTOR.redact(
+                f"{detail}internal error: {type(exc).__name__}: {exc}\n"
+                "This is a bug in task-runner; please report it (run with -v for the traceback)."
+            ),
+            file=sys.stderr,
+        )
+        return 1
 
 
 def run_main() -> None:  # console-script entry point
