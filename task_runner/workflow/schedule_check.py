@@ -12,8 +12,8 @@ import re
 
 __all__ = ["cron_error", "timezone_error"]
 
-_MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
-_DAYS = "sun mon tue wed thu fri sat".split()
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 #: (name, low, high, names) per field of a five-field cron expression
 _FIELDS = (
     ("minute", 0, 59, ()),
@@ -69,7 +69,7 @@ def cron_error(expression: str, timezone: str = "UTC") -> str | None:
             f"{expression!r} is not a cron expression: it needs 5 fields "
             "(minute hour day-of-month month day-of-week)"
         )
-    for text, (name, low, high, names) in zip(fields, _FIELDS):
+    for text, (name, low, high, names) in zip(fields, _FIELDS, strict=True):
         problem = _field_error(text, name, low, high, names)
         if problem:
             return f"{expression!r} is not a valid cron expression: {problem}"
