@@ -82,5 +82,9 @@ def db_rows(state_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dic
     conn.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in conn.execute(sql, params).fetchall()]
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # the database is being created right now
+            return []
+        raise
     finally:
         conn.close()

@@ -104,12 +104,14 @@ def handle(args: argparse.Namespace) -> int:
 
             enqueue = enqueue_scheduled_run
         scheduler = WorkflowScheduler(config, emulator=emulator, enqueue=enqueue)
-        _run_until_signalled(scheduler)
-    _exit_if_stuck()
+        interrupted = _run_until_signalled(scheduler)
+    if interrupted:
+        _exit_now()
     return 0
 
 
-def _run_until_signalled(scheduler: object) -> None:
+def _run_until_signalled(scheduler: object) -> int:
+    """Run until SIGTERM/SIGINT; return how many runs had to be recorded as interrupted."""
     import logging
     import signal
     import threading
@@ -142,25 +144,19 @@ def _run_until_signalled(scheduler: object) -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    return interrupted
 
 
-def _exit_if_stuck() -> None:
-    """Exit now when a cancelled run is stuck in I/O: its record is already final."""
+def _exit_now() -> None:
+    """Exit at once: a cancelled run is stuck in I/O, and its record is already final."""
     import logging
     import os
     import sys
-    import threading
 
-    stuck = [
-        t
-        for t in threading.enumerate()
-        if t is not threading.main_thread() and t.is_alive() and not t.daemon
-    ]
-    if not stuck:
-        return
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    # Interpreter exit would join the stuck worker threads and hang; the history already
-    # records their runs as interrupted, so nothing is lost by not waiting.
+    # A normal exit would join the worker threads (concurrent.futures does, even for
+    # daemon threads) and wait for the stuck request; the history already records the
+    # run as interrupted, so nothing is lost by not waiting.
     os._exit(0)

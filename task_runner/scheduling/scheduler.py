@@ -180,7 +180,8 @@ class WorkflowScheduler:
         """Stop scheduling, let runs finish for ``grace`` s; return how many were interrupted."""
         grace = self.config.grace if grace is None else grace
         self._stopping.set()
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         if self._wait_idle(grace):
             return 0
         with self._lock:
@@ -390,7 +391,8 @@ class WorkflowScheduler:
 
         what = f"run {previous}" if previous else "the previous run"
         reason = f"skipped: {what} of this workflow was still active"
-        log.warning("%s run at %s %s", workflow, scheduled_at, reason)
+        when = scheduled_at.replace(microsecond=0).isoformat() if scheduled_at else "now"
+        log.warning("%s run due at %s %s", workflow, when, reason)
         if self.enqueue is None:
             self.history.record_skipped(
                 new_run_id(),

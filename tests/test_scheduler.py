@@ -1,0 +1,264 @@
+"""The embedded scheduler: triggers, ``every:`` runs in a real subprocess stopped with
+SIGTERM, no overlapping runs, reloading files, and workflows that cannot be scheduled."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from task_runner.emulator import Emulator
+from task_runner.scheduling import SchedulerConfig, WorkflowScheduler, discover
+from task_runner.scheduling.triggers import build_trigger, crontab_weekdays
+from task_runner.workflow.model import ScheduleSpec
+from tests.runs_support import WINDOW_FILTER, db_rows, images_task, workflow_data, write_workflow
+
+IMAGES = "/rest/v1.0/images"
+WAIT = 30.0  # generous: only a broken scheduler takes this long
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
+def every_workflow(name: str, every: str = "1s", **kwargs: Any) -> dict[str, Any]:
+    task = images_task(**{"filters[updated_at]": WINDOW_FILTER})
+    return workflow_data(name, {"list_images": task}, schedule={"every": every}, **kwargs)
+
+
+def statuses(state_dir: Path, workflow: str | None = None) -> list[str]:
+    where = "WHERE workflow = ?" if workflow else ""
+    rows = db_rows(
+        state_dir,
+        f"SELECT status FROM runs {where} ORDER BY created_ts",
+        (workflow,) if workflow else (),
+    )
+    return [r["status"] for r in rows]
+
+
+# -- triggers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [("*", "*"), ("1-5", "mon-fri"), ("0", "sun"), ("7", "sun"), ("0-2", "sun,mon-tue")],
+)
+def test_crontab_weekday_numbers_mean_what_they_mean_in_crontab(field: str, expected: str) -> None:
+    assert crontab_weekdays(field) == expected
+
+
+def test_cron_fires_in_the_workflow_time_zone() -> None:
+    trigger = build_trigger(ScheduleSpec(cron="0 6 * * 1-5", timezone="America/Los_Angeles"))
+    friday_afternoon = dt.datetime(2026, 11, 27, 22, 0, tzinfo=dt.timezone.utc)
+    fire = trigger.get_next_fire_time(None, friday_afternoon)
+    assert fire.astimezone(dt.timezone.utc) == dt.datetime(
+        2026, 11, 30, 14, 0, tzinfo=dt.timezone.utc
+    )
+
+
+def test_discover_takes_files_and_the_yaml_files_of_folders(tmp_path: Path) -> None:
+    for name in ("b.yaml", "a.yml", "notes.txt"):
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    single = tmp_path / "notes.txt"
+    assert [p.name for p in discover([str(tmp_path), str(single)])] == [
+        "a.yml",
+        "b.yaml",
+        "notes.txt",
+    ]
+
+
+# -- in-process scheduler ---------------------------------------------------------------
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(images=20) as em:
+        yield em
+
+
+@pytest.fixture
+def scheduler_factory(
+    tmp_path: Path, emulator: Emulator
+) -> Iterator[Callable[..., WorkflowScheduler]]:
+    made: list[WorkflowScheduler] = []
+
+    def make(paths: list[Path], **config: Any) -> WorkflowScheduler:
+        scheduler = WorkflowScheduler(
+            SchedulerConfig(
+                paths=[str(p) for p in paths],
+                state_dir=str(tmp_path / "state"),
+                poll_interval=0.2,
+                **config,
+            ),
+            emulator=emulator,
+        )
+        made.append(scheduler)
+        scheduler.start()
+        return scheduler
+
+    yield make
+    for scheduler in made:
+        scheduler.shutdown(grace=5)
+
+
+def test_a_slow_workflow_never_overlaps_itself(
+    tmp_path: Path, emulator: Emulator, scheduler_factory: Callable[..., WorkflowScheduler]
+) -> None:
+    emulator.set_faults("slow:delay=1.8")
+    path = write_workflow(tmp_path / "wf" / "slow.yaml", every_workflow("slow"))
+    scheduler = scheduler_factory([path.parent])
+    wait_for(lambda: statuses(tmp_path / "state").count("succeeded") >= 2, what="two runs")
+    scheduler.shutdown(grace=10)
+    arrivals = [r.time for r in emulator.request_log if r.path == IMAGES]
+    # Each run holds its request for 1.8 s; overlapping runs would arrive closer together.
+    assert len(arrivals) >= 2
+    assert min(b - a for a, b in itertools.pairwise(arrivals)) >= 1.5
+    recorded = statuses(tmp_path / "state")
+    assert "skipped" in recorded  # fire times that came while a run was active
+    assert "running" not in recorded
+
+
+def test_an_invalid_change_keeps_the_previous_version_running(
+    tmp_path: Path,
+    scheduler_factory: Callable[..., WorkflowScheduler],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = write_workflow(tmp_path / "wf" / "tick.yaml", every_workflow("tick"))
+    scheduler_factory([path.parent])
+    wait_for(lambda: "succeeded" in statuses(tmp_path / "state"), what="a first run")
+    with caplog.at_level(logging.ERROR, logger="task_runner.scheduling"):
+        path.write_text(path.read_text(encoding="utf-8") + "\nbogus_key: 1\n", encoding="utf-8")
+        wait_for(lambda: "previous version keeps running" in caplog.text, what="the reload error")
+    assert f"{path}:" in caplog.text  # the located error
+    count = len(statuses(tmp_path / "state", "tick"))
+    wait_for(lambda: len(statuses(tmp_path / "state", "tick")) > count, what="more runs")
+
+
+def test_a_workflow_without_input_values_is_reported_and_the_others_still_run(
+    tmp_path: Path,
+    scheduler_factory: Callable[..., WorkflowScheduler],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    folder = tmp_path / "wf"
+    write_workflow(folder / "needs.yaml", every_workflow("needs", defaults=False))
+    write_workflow(folder / "fine.yaml", every_workflow("fine"))
+    with caplog.at_level(logging.ERROR, logger="task_runner.scheduling"):
+        scheduler_factory([folder])
+    assert "needs.yaml" in caplog.text and "input 'company_id' is required" in caplog.text
+    wait_for(lambda: "succeeded" in statuses(tmp_path / "state", "fine"), what="fine runs")
+    assert statuses(tmp_path / "state", "needs") == []
+
+
+def test_inputs_given_to_the_scheduler_fill_workflows_that_declare_them(
+    tmp_path: Path, scheduler_factory: Callable[..., WorkflowScheduler]
+) -> None:
+    folder = tmp_path / "wf"
+    write_workflow(folder / "needs.yaml", every_workflow("needs", defaults=False))
+    scheduler_factory([folder], inputs={"company_id": 8089, "project_id": 777, "other": 1})
+    wait_for(lambda: "succeeded" in statuses(tmp_path / "state", "needs"), what="a run")
+
+
+def test_a_file_that_gains_a_schedule_is_picked_up(
+    tmp_path: Path, scheduler_factory: Callable[..., WorkflowScheduler]
+) -> None:
+    data = every_workflow("later")
+    unscheduled = {k: v for k, v in data.items() if k != "schedule"}
+    path = write_workflow(tmp_path / "wf" / "later.yaml", unscheduled)
+    scheduler_factory([path.parent])
+    time.sleep(0.5)
+    assert statuses(tmp_path / "state") == []
+    write_workflow(path, data)
+    wait_for(lambda: "succeeded" in statuses(tmp_path / "state"), what="a run after reload")
+
+
+# -- the real command, stopped with SIGTERM ---------------------------------------------
+
+
+def _start(folder: Path, state: Path, emulator: Emulator, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "task_runner",
+            "schedule",
+            str(folder),
+            "--state-dir",
+            str(state),
+            *extra,
+        ],
+        env={**os.environ, **emulator.env()},
+        cwd=folder.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_schedule_runs_every_workflows_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    folder = tmp_path / "wf"
+    write_workflow(folder / "one.yaml", every_workflow("one"))
+    write_workflow(folder / "two.yaml", every_workflow("two"))
+    state = tmp_path / "state"
+    proc = _start(folder, state, emulator)
+    try:
+        wait_for(
+            lambda: (
+                min(
+                    statuses(state, "one").count("succeeded"),
+                    statuses(state, "two").count("succeeded"),
+                )
+                >= 2
+            ),
+            what="two runs of each workflow",
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 0, stderr
+    runs = db_rows(state, "SELECT * FROM runs WHERE status != 'skipped' ORDER BY created_ts")
+    assert runs and all(r["status"] == "succeeded" for r in runs), runs
+    assert {r["trigger"] for r in runs} == {"schedule"}
+    tasks = db_rows(state, "SELECT run_id FROM task_results")
+    assert sorted(t["run_id"] for t in tasks) == sorted(r["id"] for r in runs)
+    for name in ("one", "two"):
+        mine = [r for r in runs if r["workflow"] == name]
+        for before, after in itertools.pairwise(mine):
+            assert after["window_start"] == before["window_end"]
+    assert "one run" in stderr and "succeeded:" in stderr and "items in" in stderr
+
+
+def test_sigterm_records_a_run_stuck_past_the_grace_period_as_interrupted(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    emulator.set_faults("slow:delay=10")
+    folder = tmp_path / "wf"
+    write_workflow(folder / "stuck.yaml", every_workflow("stuck"))
+    state = tmp_path / "state"
+    proc = _start(folder, state, emulator, "--grace", "0.5")
+    try:
+        wait_for(lambda: "running" in statuses(state), what="a run in progress")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 0, stderr
+    recorded = statuses(state)
+    assert "interrupted" in recorded
+    assert "running" not in recorded
