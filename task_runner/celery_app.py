@@ -30,7 +30,14 @@ from celery import Celery, signals
 from task_runner.distributed import settings
 from task_runner.redact import REDACTOR
 
-__all__ = ["DEFAULT_QUEUE", "RUN_TASK", "app", "default_queue", "run_workflow"]
+__all__ = [
+    "DEFAULT_QUEUE",
+    "RUN_TASK",
+    "app",
+    "default_queue",
+    "run_workflow",
+    "use_broker",
+]
 
 RUN_TASK = "task_runner.run_workflow"
 DEFAULT_QUEUE = "task-runner"
@@ -75,6 +82,18 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+def use_broker(url: str, result_backend: str | None = None) -> None:
+    """Point this process's app at another Redis (tests, benchmarks, tools that start their
+    own): the settings are read at import, so the cached connections must go too."""
+    app.conf.broker_url = url
+    app.conf.result_backend = result_backend or url
+    if hasattr(app._local, "backend"):
+        del app._local.backend
+    app._pool = None
+    if "amqp" in app.__dict__:
+        app.__dict__["amqp"]._producer_pool = None
 
 
 @app.task(name=RUN_TASK, bind=True)

@@ -80,14 +80,9 @@ def point_app_at(url: str) -> None:
     os.environ["TASK_RUNNER_BROKER_URL"] = url
     os.environ.pop("TASK_RUNNER_RESULT_BACKEND", None)
     os.environ.pop("TASK_RUNNER_REDIS_URL", None)
-    from task_runner.celery_app import app
+    from task_runner.celery_app import use_broker
 
-    app.conf.broker_url = url
-    app.conf.result_backend = url
-    # Drop connections made for an earlier URL (the app is configured once at import).
-    if hasattr(app._local, "backend"):
-        del app._local.backend
-    app._pool = None
+    use_broker(url)
 
 
 class Cluster:
