@@ -135,11 +135,6 @@ def test_default_filter_covers_an_undefined_env(engine: TemplateEngine) -> None:
     assert engine.render("{{ env.NOPE | default('https://x') }}", context()) == "https://x"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: templating.TemplateEngine.render reports an out-of-range index as the "
-    "message 'None (in template ...)': the Undefined's _undefined_hint is None",
-)
 def test_an_index_out_of_range_says_what_is_missing(engine: TemplateEngine) -> None:
     with pytest.raises(TemplateError) as info:
         engine.render("{{ inputs.ids[5] }}", context())

@@ -78,13 +78,7 @@ def _load_text(text: str, *, skip_known: bool = True) -> None:
 # Crashes already reported (each has a strict xfail test below). The broad fuzzing skips an
 # example that hits one of them, so that it keeps looking for new ones. Empty this when
 # the bugs are fixed.
-KNOWN_CRASHES = {
-    ("loader.py", "check_tasks"),  # connection: [..] -> unhashable
-    ("catalogue.py", "get"),  # operation: [..] -> unhashable
-    ("difflib.py", "__chain_b"),  # operation: 1 -> difflib on an int
-    ("loader.py", "check_template"),  # inputs: 1 -> `in` on an int
-    ("schedule_check.py", "cron_error"),  # cron: [] -> .split() on a list
-}
+KNOWN_CRASHES: set[tuple[str, str]] = set()
 
 
 def _known_crash(exc: BaseException) -> bool:
@@ -117,12 +111,8 @@ def _assert_located(error: InputError, path: Path) -> None:
     error.to_dict()
 
 
-# Characters YAML refuses outright crash the loader (see the xfail below); the fuzzing
-# leaves them out so that it explores beyond that one bug.
 YAML_TEXT = st.text(
-    alphabet=st.one_of(
-        st.characters(blacklist_categories=("Cc", "Cs", "Cn")), st.sampled_from("\n\t\r")
-    ),
+    alphabet=st.one_of(st.characters(blacklist_categories=("Cs",)), st.sampled_from("\n\t\r")),
     max_size=300,
 )
 
@@ -133,11 +123,6 @@ def test_arbitrary_text(text: str) -> None:
     _load_text(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: yaml_loader.load_yaml_text builds _Loader(text) outside its try, so a "
-    "control character (yaml.reader.ReaderError) escapes as a traceback instead of a LoadError",
-)
 @pytest.mark.parametrize("text", ["name: t\x1f\n", "a: \ufffe\n", "\x07"])
 def test_a_control_character_is_a_located_load_error(text: str) -> None:
     _load_text(text, skip_known=False)
@@ -221,23 +206,11 @@ CRASHERS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: loader._Builder runs its semantic checks on values the structure check already "
-    "refused: check_tasks (`connection not in connections` with a list), check_operation "
-    "(catalogue.get / difflib with a list or int) and check_template (`name not in inputs` with "
-    "a non-mapping `inputs`) raise TypeError instead of reporting located errors",
-)
 @pytest.mark.parametrize(("path", "value"), CRASHERS)
 def test_a_wrongly_typed_section_is_a_located_error(path: list[Any], value: Any) -> None:
     _load_text(yaml.safe_dump(_mutate(VALID, path, value)), skip_known=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: loader._Builder.check_schedule passes a non-string cron to "
-    "schedule_check.cron_error, which calls .split() on it: AttributeError, not a located error",
-)
 @pytest.mark.parametrize("cron", [[], {"a": 1}, ["0 6 * * *"]])
 def test_a_cron_that_is_not_text(cron: Any) -> None:
     _load_text(yaml.safe_dump(_mutate(VALID, ["schedule", "cron"], cron)), skip_known=False)

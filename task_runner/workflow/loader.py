@@ -252,8 +252,10 @@ class _Builder:
                 misfire_grace=parse_duration(raw.get("misfire_grace", 300)),
                 enabled=bool(raw.get("enabled", True)),
             )
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError):
             return None  # reported by the structure check
+        if not isinstance(spec.cron, (str, type(None))):
+            return None
         self.check_schedule(spec)
         return spec
 
@@ -316,12 +318,18 @@ class _Builder:
                     base,
                     key=True,
                 )
+            if not isinstance(task.connection, (str, type(None))) or not isinstance(
+                task.operation, (str, type(None))
+            ):
+                continue  # the structure check has reported it
             if task.connection and task.connection not in workflow.connections:
                 self.unknown(
                     "connection", task.connection, list(workflow.connections), [*base, "connection"]
                 )
             if task.operation:
                 self.check_operation(workflow, task, base)
+            elif task.request is not None:
+                self.check_raw_request(task, base)
             refs = self.check_templates(task.data, base, task=name, workflow=workflow)
             object.__setattr__(task, "references", frozenset(refs))
 
@@ -349,6 +357,27 @@ class _Builder:
         params = task.params if isinstance(task.params, Mapping) else {}
         for err in check_literal_params(operation, params, [*base, "params"], self.loc):
             self.errors.append(err)
+
+    def check_raw_request(self, task: TaskSpec, base: list[Any]) -> None:
+        """A raw request's host comes from the file or the connection, never from a value."""
+        from task_runner.workflow.request_builder import static_origin
+
+        url = task.request.get("url") if isinstance(task.request, Mapping) else None
+        if not isinstance(url, str) or not is_template(url):
+            return
+        if task.connection is None and static_origin(url) is None:
+            self.error(
+                TemplateError,
+                f"a raw request without a connection must spell out its scheme and host literally (got {url!r})",
+                [*base, "request", "url"],
+                hint="write https://host/... before any {{ }}, or add a connection and a path",
+            )
+        elif task.connection is not None and not url.startswith("/") and static_origin(url) is None:
+            self.error(
+                TemplateError,
+                f"with a connection, a raw request URL is a path starting with / (got {url!r})",
+                [*base, "request", "url"],
+            )
 
     def unknown(self, kind: str, name: str, known: list[str], path: list[Any]) -> None:
         close = difflib.get_close_matches(name, known, n=1)
@@ -396,8 +425,10 @@ class _Builder:
                 hint="templates may read data, not Python internals",
             )
         found: set[str] = set()
-        inputs = self.data.get("inputs") or {}
-        tasks = self.data.get("tasks") or {}
+        inputs = self.data.get("inputs")
+        tasks = self.data.get("tasks")
+        inputs = inputs if isinstance(inputs, Mapping) else {}
+        tasks = tasks if isinstance(tasks, Mapping) else {}
         for namespace, name in refs:
             if namespace == "inputs" and name is not None and name not in inputs:
                 self.error(

@@ -271,7 +271,11 @@ class Preparer:
                 path=[*base, "params"],
                 locate=lambda p, key=False: locate(self.workflow.data, p, key=key) or task.location,
             )
-            request = build_operation_request(operation, params, connection, task=name)
+            try:
+                request = build_operation_request(operation, params, connection, task=name)
+            except InputError as exc:
+                self._locate_param_error(exc, task)
+                raise
         else:
             spec = task.request or {}
             rendered = self._render(dict(spec), [*base, "request"])
@@ -299,6 +303,15 @@ class Preparer:
 
     def location(self, task: TaskSpec) -> SourceLocation:
         return task.location
+
+    def _locate_param_error(self, exc: InputError, task: TaskSpec) -> None:
+        """Point an error about ``<task>.params.<name>`` at that parameter's value."""
+        prefix = f"{task.name}.params."
+        if exc.location is None and exc.path and exc.path.startswith(prefix):
+            key = exc.path[len(prefix) :]
+            exc.location = (
+                locate(self.workflow.data, ["tasks", task.name, "params", key]) or task.location
+            )
 
 
 def _anonymous_connection(url: str) -> ConnectionConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from task_runner.errors import SchemaValidationError, TemplateError
 from task_runner.model import ConnectionConfig, PreparedRequest
@@ -179,7 +179,8 @@ def build_raw_request(
                 path=f"{task}.request.url",
                 hint="write https://host/... before any {{ }} or add a connection",
             )
-    if any(seg in ("..", ".") for seg in urlsplit(url).path.split("/")):
+    # Servers decode %2e%2e back to "..": compare the decoded segments.
+    if any(unquote(seg) in ("..", ".") for seg in urlsplit(url).path.split("/")):
         raise TemplateError(
             f"request URL {url!r} climbs out of its path", task=task, path=f"{task}.request.url"
         )

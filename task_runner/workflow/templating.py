@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -321,10 +321,9 @@ class TemplateEngine:
             raise TemplateError(
                 f"template failed: {exc} (in template {source!r})", location=location, path=path
             ) from None
-        if not isinstance(value, str) and hasattr(value, "_undefined_hint"):
-            raise TemplateError(
-                f"{value._undefined_hint} (in template {source!r})", location=location, path=path
-            )
+        if isinstance(value, Undefined):
+            message = value._undefined_hint or value._undefined_message
+            raise TemplateError(f"{message} (in template {source!r})", location=location, path=path)
         return value
 
     def render_value(

@@ -50,7 +50,7 @@ class _Loader(yaml.SafeLoader):
     filename = "<string>"
 
     def construct_located_mapping(self, node: yaml.MappingNode) -> LocatedDict:
-        seen: dict[Any, yaml.Node] = {}
+        seen: dict[tuple[type, Any], yaml.Node] = {}  # 1 and true are different keys
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
@@ -60,14 +60,14 @@ class _Loader(yaml.SafeLoader):
                     "a mapping key must be a plain value",
                     location=_loc(self.filename, key_node.start_mark),
                 )
-            if key in seen:
-                first = _loc(self.filename, seen[key].start_mark)
+            if (type(key), key) in seen:
+                first = _loc(self.filename, seen[(type(key), key)].start_mark)
                 raise LoadError(
                     f"duplicate key {key!r} (first defined at line {first.line})",
                     location=_loc(self.filename, key_node.start_mark),
                     hint="remove or rename one of them",
                 )
-            seen[key] = key_node
+            seen[(type(key), key)] = key_node
         self.flatten_mapping(node)  # resolves `<<` merge keys
         result = LocatedDict()
         result.location = _loc(self.filename, node.start_mark)
@@ -100,18 +100,31 @@ _Loader.yaml_implicit_resolvers = {
 
 def load_yaml_text(text: str, filename: str = "<string>") -> Any:
     """Parse one YAML document; raise :class:`LoadError` with its location on any problem."""
-    loader = _Loader(text)
-    loader.filename = filename
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
+        loader.filename = filename
         node = loader.get_single_node()
         if node is None:
             return None
         return loader.construct_document(node)
     except LoadError:
         raise
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise LoadError(
+            f"the file holds a character YAML does not allow ({exc.character!r})",
+            location=SourceLocation(filename, line, column),
+            hint="remove it or quote the value",
+        ) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
+        mark = exc.problem_mark or exc.context_mark
+        if "<stream end>" in problem and exc.context_mark is not None:
+            # An unclosed bracket or quote: point where it was opened, not at the file's end.
+            mark = exc.context_mark
+            problem = f"{exc.context}, but the file ended before it was closed"
         if "expected a single document" in str(exc.context or ""):
             problem = "the file holds more than one YAML document; keep one workflow per file"
         raise LoadError(f"YAML syntax error: {problem}", location=_loc(filename, mark)) from None
@@ -120,7 +133,8 @@ def load_yaml_text(text: str, filename: str = "<string>") -> Any:
     except RecursionError:
         raise LoadError("the YAML nests too deeply", location=SourceLocation(filename)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml_file(path: str | Path) -> Any:
