@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,16 @@ def db_rows(state_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dic
         raise
     finally:
         conn.close()
+
+
+def restore_logging() -> Iterator[None]:
+    """Undo what ``cli.main`` does to the ``task_runner`` logger (a handler on a stream that
+    pytest closes, propagation off), so that later tests' ``caplog`` sees the records."""
+    logger = logging.getLogger("task_runner")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    logger.handlers[:] = []
+    logger.propagate = True
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.propagate, logger.level = saved

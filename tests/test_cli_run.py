@@ -10,9 +10,17 @@ from typing import Any
 import pytest
 
 from task_runner.cli import main
-from tests.runs_support import WINDOW_FILTER, images_task, workflow_data, write_workflow
+from tests.runs_support import (
+    WINDOW_FILTER,
+    images_task,
+    restore_logging,
+    workflow_data,
+    write_workflow,
+)
 
 MISSING_PROJECT = 999_999
+
+_logging = pytest.fixture(autouse=True)(restore_logging)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:

@@ -21,10 +21,19 @@ from task_runner.emulator import Emulator
 from task_runner.scheduling import SchedulerConfig, WorkflowScheduler, discover
 from task_runner.scheduling.triggers import build_trigger, crontab_weekdays
 from task_runner.workflow.model import ScheduleSpec
-from tests.runs_support import WINDOW_FILTER, db_rows, images_task, workflow_data, write_workflow
+from tests.runs_support import (
+    WINDOW_FILTER,
+    db_rows,
+    images_task,
+    restore_logging,
+    workflow_data,
+    write_workflow,
+)
 
 IMAGES = "/rest/v1.0/images"
 WAIT = 30.0  # generous: only a broken scheduler takes this long
+
+_logging = pytest.fixture(autouse=True)(restore_logging)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "") -> Any:
