@@ -271,3 +271,32 @@ def test_sigterm_records_a_run_stuck_past_the_grace_period_as_interrupted(
     recorded = statuses(state)
     assert "interrupted" in recorded
     assert "running" not in recorded
+
+
+def test_via_celery_enqueues_each_run_with_its_scheduled_time(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    calls: list[tuple[str, dict[str, Any], dt.datetime, str]] = []
+
+    def enqueue(path: str, inputs: dict[str, Any], scheduled_at: dt.datetime, name: str) -> str:
+        calls.append((path, inputs, scheduled_at, name))
+        return f"task-{len(calls)}"
+
+    path = write_workflow(tmp_path / "wf" / "remote.yaml", every_workflow("remote"))
+    scheduler = WorkflowScheduler(
+        SchedulerConfig(paths=[str(path)], state_dir=str(tmp_path / "state")), enqueue=enqueue
+    )
+    scheduler.start()
+    try:
+        wait_for(lambda: len(calls) >= 2, what="two enqueued runs")
+    finally:
+        scheduler.shutdown(grace=5)
+    first_path, inputs, scheduled_at, name = calls[0]
+    assert (Path(first_path), inputs, name) == (
+        path,
+        {"company_id": 8089, "project_id": 777},
+        "remote",
+    )
+    assert scheduled_at.utcoffset() == dt.timedelta(0)
+    assert calls[1][2] - scheduled_at >= dt.timedelta(seconds=1)
+    assert emulator.request_log == []  # nothing ran here

@@ -241,8 +241,10 @@ class WorkflowScheduler:
 
         try:
             workflow = load_workflow(entry.path, catalogue=self.catalogue)
+            spec = workflow.schedule if workflow.schedule and workflow.schedule.enabled else None
             given = {k: v for k, v in self.config.inputs.items() if k in workflow.inputs}
-            inputs = resolve_inputs(workflow, given)
+            # Inputs matter only to workflows that will run here.
+            inputs = resolve_inputs(workflow, given) if spec is not None else {}
         except (InputError, InputErrors) as exc:
             keeps = (
                 "" if first or entry.workflow is None else "; the previous version keeps running"
@@ -254,9 +256,9 @@ class WorkflowScheduler:
                 REDACTOR.redact(exc.format()),
             )
             return
-        entry.workflow, entry.inputs = workflow, inputs
-        entry.overrides = self._overrides(workflow)
-        spec = workflow.schedule if workflow.schedule and workflow.schedule.enabled else None
+        overrides = self._overrides(workflow)
+        with self._lock:  # a run starting now sees the old version or the new, not a mix
+            entry.workflow, entry.inputs, entry.overrides = workflow, inputs, overrides
         if spec is None:
             if entry.schedule is not None:
                 self._unschedule(key)
