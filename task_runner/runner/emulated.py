@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from task_runner.model import AuthConfig, ConnectionConfig
+from task_runner.workflow.prepare import ConnectionPatch
 
 if TYPE_CHECKING:
     from task_runner.emulator import Emulator
@@ -23,9 +24,8 @@ def emulated_connections(workflow: Workflow, emulator: Emulator) -> dict[str, Co
     for name, spec in workflow.connections.items():
         if spec.api != "procore":
             continue
-        overrides[name] = ConnectionConfig(
+        overrides[name] = ConnectionPatch(
             name=name,
-            api="procore",
             base_url=emulator.base_url,
             auth=AuthConfig(
                 type="oauth2_client_credentials",
@@ -33,7 +33,6 @@ def emulated_connections(workflow: Workflow, emulator: Emulator) -> dict[str, Co
                 client_id=emulator.client_id,
                 client_secret=emulator.client_secret,
             ),
-            max_concurrency=int(spec.data.get("max_concurrency", 4)),
         )
     return overrides
 

@@ -49,7 +49,7 @@ from task_runner.workflow.request_builder import build_operation_request, build_
 from task_runner.workflow.templating import Namespace, SecretsNamespace
 from task_runner.workflow.yaml_loader import locate
 
-__all__ = ["PreparedTask", "Preparer", "RunContext", "resolve_inputs"]
+__all__ = ["ConnectionPatch", "PreparedTask", "Preparer", "RunContext", "resolve_inputs"]
 
 _AUTH_SECRET_FIELDS = ("token", "client_id", "client_secret", "refresh_token")
 
@@ -106,6 +106,12 @@ class RunContext:
 def new_run_id() -> str:
     """Sortable and unique: ``20261127T223300Z-1a2b3c4d``."""
     return _utcnow().strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+@dataclass(frozen=True)
+class ConnectionPatch(ConnectionConfig):
+    """Re-point a connection (``--emulator``): its ``base_url``, ``auth`` and ``verify``
+    replace the workflow's; headers, rate limit and concurrency stay as written."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +193,8 @@ class Preparer:
             "tasks": self.tasks_ns,
             "run": run.namespace(),
         }
-        self._connections: dict[str, ConnectionConfig] = dict(connection_overrides or {})
+        self._overrides = dict(connection_overrides or {})
+        self._connections: dict[str, ConnectionConfig] = {}
         self._lock = threading.Lock()
 
     def set_output(self, task: str, output: Mapping[str, Any]) -> None:
@@ -202,48 +209,66 @@ class Preparer:
         )
 
     def connection(self, name: str) -> ConnectionConfig:
-        """The rendered connection (rendered once per run)."""
+        """The rendered connection (rendered once per run).
+
+        An override is either a whole :class:`ConnectionConfig` or a
+        :class:`ConnectionPatch` that replaces only where the connection points and how it
+        authenticates (``--emulator``), keeping its headers, rate limit and concurrency.
+        """
         with self._lock:
             if name in self._connections:
                 return self._connections[name]
-        spec = self.workflow.connections[name]
-        data = spec.data
-        base = ["connections", name]
-        auth_raw = data.get("auth") or {"type": "none"}
-        auth_values = {k: self._render(v, [*base, "auth", k]) for k, v in auth_raw.items()}
-        for key in _AUTH_SECRET_FIELDS:
-            REDACTOR.add(auth_values.get(key))
+        override = self._overrides.get(name)
+        if override is None or isinstance(override, ConnectionPatch):
+            config = self._render_connection(name, override)
+        else:
+            config = override
+        with self._lock:
+            return self._connections.setdefault(name, config)
+
+    def _render_connection(self, name: str, patch: ConnectionPatch | None) -> ConnectionConfig:
         from task_runner.durations import parse_duration
 
-        auth = AuthConfig(
-            type=auth_values.get("type", "none"),
-            token=auth_values.get("token"),
-            token_url=auth_values.get("token_url"),
-            client_id=auth_values.get("client_id"),
-            client_secret=auth_values.get("client_secret"),
-            refresh_token=auth_values.get("refresh_token"),
-            token_store=auth_values.get("token_store"),
-            scope=auth_values.get("scope"),
-            refresh_margin=parse_duration(auth_values.get("refresh_margin", 60)),
-        )
+        data = self.workflow.connections[name].data
+        base = ["connections", name]
         rate = data.get("rate_limit")
-        config = ConnectionConfig(
+        headers = data.get("headers") or {}
+        return ConnectionConfig(
             name=name,
             api=data.get("api"),
-            base_url=str(self._render(data["base_url"], [*base, "base_url"])),
-            auth=auth,
-            headers={
-                k: str(self._render(v, [*base, "headers", k]))
-                for k, v in (data.get("headers") or {}).items()
-            },
-            verify=self._render(data.get("verify", True), [*base, "verify"]),
+            base_url=patch.base_url
+            if patch
+            else str(self._render(data["base_url"], [*base, "base_url"])),
+            auth=patch.auth
+            if patch
+            else self._render_auth(data.get("auth") or {"type": "none"}, base),
+            headers={k: str(self._render(v, [*base, "headers", k])) for k, v in headers.items()},
+            verify=patch.verify
+            if patch
+            else self._render(data.get("verify", True), [*base, "verify"]),
             rate_limit=RateLimit(int(rate["requests"]), parse_duration(rate["per"]))
             if rate
             else None,
             max_concurrency=int(data.get("max_concurrency", 4)),
         )
-        with self._lock:
-            return self._connections.setdefault(name, config)
+
+    def _render_auth(self, raw: Mapping[str, Any], base: list[Any]) -> AuthConfig:
+        from task_runner.durations import parse_duration
+
+        values = {k: self._render(v, [*base, "auth", k]) for k, v in raw.items()}
+        for key in _AUTH_SECRET_FIELDS:
+            REDACTOR.add(values.get(key))
+        return AuthConfig(
+            type=values.get("type", "none"),
+            token=values.get("token"),
+            token_url=values.get("token_url"),
+            client_id=values.get("client_id"),
+            client_secret=values.get("client_secret"),
+            refresh_token=values.get("refresh_token"),
+            token_store=values.get("token_store"),
+            scope=values.get("scope"),
+            refresh_margin=parse_duration(values.get("refresh_margin", 60)),
+        )
 
     def should_run(self, name: str) -> bool:
         """The task's ``when:`` condition, rendered now (True when it has none)."""
