@@ -193,25 +193,7 @@ def assert_stayed_home(good: Server, trap: Server, prefix: str, outcome: Any) ->
         assert len(good.paths) == 1
 
 
-PERCENT_DOTS = 2  # "%2e%2e": index in evil_values
-
-
-@pytest.mark.parametrize(
-    "index",
-    [
-        pytest.param(
-            i,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="request_builder checks raw-URL segments for '..' before percent-"
-                "decoding; the HTTP layer sends '%2e%2e' as '..'",
-            ),
-        )
-        if i == PERCENT_DOTS
-        else i
-        for i in range(18)
-    ],
-)
+@pytest.mark.parametrize("index", range(18))
 def test_templated_raw_url_path_stays_on_the_connection_host(
     index: int, tmp_path: Path, servers: tuple[Server, Server]
 ) -> None:
