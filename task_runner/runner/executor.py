@@ -99,7 +99,9 @@ def execute(
         runner.close()
     status = _run_status(tasks, runner.cancel.is_set())
     failed = [n for n, t in tasks.items() if t.status in ("failed", "interrupted")]
-    failed = failed or [n for n, t in tasks.items() if t.status == "skipped"]
+    failed = failed or [
+        n for n, t in tasks.items() if t.status == "skipped" and not t.skipped_by_condition
+    ]
     error = None
     if failed:
         first = tasks[failed[0]]
@@ -130,7 +132,8 @@ def _http_status(exc: BaseException) -> int | None:
 
 
 def _run_status(tasks: Mapping[str, TaskResult], cancelled: bool) -> str:
-    statuses = {t.status for t in tasks.values()}
+    # A task skipped by its own `when` (or below one) is the workflow's choice, not a failure.
+    statuses = {t.status for t in tasks.values() if not t.skipped_by_condition}
     # A cancelled run that skipped tasks did not do its work, even if no task failed.
     if "interrupted" in statuses or (cancelled and statuses - {"succeeded"}):
         return "interrupted"
@@ -218,10 +221,19 @@ class _Runner:
                         d
                         for d in deps[name]
                         if results[d].status in ("failed", "skipped", "interrupted")
+                        and not results[d].skipped_by_condition
                     ]
+                    by_condition = [d for d in deps[name] if results[d].skipped_by_condition]
                     if blocked:
                         result.status = "skipped"
                         result.error = f"skipped because task {blocked[0]!r} did not succeed"
+                        self._notify_finished(name, result)
+                    elif by_condition:
+                        # Not a failure: the workflow chose not to run that branch.
+                        result.status, result.skipped_by_condition = "skipped", True
+                        result.error = (
+                            f"skipped because task {by_condition[0]!r} was skipped by its `when`"
+                        )
                         self._notify_finished(name, result)
                     elif self.cancel.is_set():
                         result.status = "skipped"
@@ -242,6 +254,11 @@ class _Runner:
         started = time.monotonic()
         try:
             with task_context(name, task.location):
+                if not self.preparer.should_run(name):
+                    result.status, result.skipped_by_condition = "skipped", True
+                    result.error = f"skipped: its `when` condition is false ({task.when})"
+                    self._notify_finished(name, result)
+                    return result
                 prepared = self.prepared.get(name) or self.preparer.prepare(name)
                 for observer in self.options.observers:
                     observer.task_started(name, prepared)

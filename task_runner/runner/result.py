@@ -22,6 +22,7 @@ __all__ = ["RunResult", "TaskResult"]
 class TaskResult:
     name: str
     status: str = "pending"  # succeeded | failed | skipped | interrupted
+    skipped_by_condition: bool = False  # skipped by a `when:` (its own or upstream): no failure
     http_status: int | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     pages: int = 0
@@ -48,6 +49,8 @@ class TaskResult:
         }
         if self.recording:
             data["recording"] = self.recording
+        if self.skipped_by_condition:
+            data["skipped_by_condition"] = True
         return REDACTOR.redact_obj(data)  # type: ignore[no-any-return]
 
     @classmethod
@@ -64,6 +67,7 @@ class TaskResult:
             elapsed=float(data.get("elapsed") or 0.0),
             error=data.get("error"),
             recording=data.get("recording"),
+            skipped_by_condition=bool(data.get("skipped_by_condition", False)),
         )
 
 
