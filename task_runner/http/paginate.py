@@ -63,8 +63,19 @@ def _fetch(get: GetPage, number: int, url: str | None) -> Page:
 
 
 def _concurrent(get: GetPage, numbers: range, workers: int) -> Iterator[Page]:
-    """Fetch ``numbers`` with ``workers`` threads, at most 2x``workers`` ahead of the reader."""
+    """Fetch ``numbers`` with ``workers`` threads, at most ``workers`` pages ahead of the reader.
+
+    The window bounds memory: at most ``workers`` decoded pages wait for the reader.
+    """
     if not numbers:
+        return
+    if workers == 1:
+        # One at a time: no pool, no futures, the reading thread fetches (the cheap path).
+        for number in numbers:
+            page = _fetch(get, number, None)
+            if not page.items:
+                return
+            yield page
         return
     pending: collections.deque[tuple[int, Future[Page]]] = collections.deque()
     todo = iter(numbers)
@@ -72,7 +83,7 @@ def _concurrent(get: GetPage, numbers: range, workers: int) -> Iterator[Page]:
     try:
         for number in todo:
             pending.append((number, pool.submit(_fetch, get, number, None)))
-            if len(pending) >= 2 * workers:
+            if len(pending) >= workers:
                 break
         while pending:
             number, future = pending.popleft()

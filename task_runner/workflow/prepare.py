@@ -46,7 +46,7 @@ from task_runner.redact import REDACTOR
 from task_runner.workflow.model import TaskSpec, Workflow
 from task_runner.workflow.params import coerce, validate_rendered_params
 from task_runner.workflow.request_builder import build_operation_request, build_raw_request
-from task_runner.workflow.templating import Namespace, SecretsNamespace
+from task_runner.workflow.templating import Namespace, SecretsNamespace, is_template
 from task_runner.workflow.yaml_loader import locate
 
 __all__ = ["ConnectionPatch", "PreparedTask", "Preparer", "RunContext", "resolve_inputs"]
@@ -204,9 +204,17 @@ class Preparer:
         )
 
     def _render(self, value: Any, path: list[Any]) -> Any:
-        return self.workflow.templates.render_value(
-            value, self.context, location=locate(self.workflow.data, path), path=_display(path)
-        )
+        if isinstance(value, (int, float, bool)) or value is None:
+            return value
+        if isinstance(value, str) and not is_template(value):
+            return value
+        try:
+            return self.workflow.templates.render_value(value, self.context)
+        except InputError as exc:
+            # Where it went wrong is only worked out when something did (the hot path is lean).
+            exc.location = exc.location or locate(self.workflow.data, path)
+            exc.path = exc.path or _display(path)
+            raise
 
     def connection(self, name: str) -> ConnectionConfig:
         """The rendered connection (rendered once per run).
