@@ -283,7 +283,7 @@ class WorkflowScheduler:
 
         self.scheduler.add_job(
             self._fire,
-            build_trigger(spec),
+            build_trigger(spec, phase_key=workflow.name),
             args=[key],
             id=key,
             name=workflow.name,

@@ -9,7 +9,10 @@ Monday = 0, so numeric weekdays are translated to names first (``0``/``7`` = sun
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import time
+import zlib
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -17,7 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from task_runner.workflow.model import ScheduleSpec
 
-__all__ = ["build_trigger", "crontab_weekdays", "describe"]
+__all__ = ["build_trigger", "crontab_weekdays", "describe", "phase_start"]
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -42,8 +45,26 @@ def _day(number: str) -> str:
     return _DAY_NAMES[value] if 0 <= value <= 7 else number  # out of range: let cron complain
 
 
-def build_trigger(spec: ScheduleSpec) -> BaseTrigger:
-    """The trigger for ``spec`` (which the loader has already checked)."""
+def phase_start(every: float, key: str, now: float | None = None) -> dt.datetime:
+    """A start time that gives ``key`` its own, stable phase within the interval.
+
+    Workflows with the same ``every:`` would otherwise all fire at the same instant (a
+    burst that makes every run late); a phase from a hash of the key spreads them over
+    the interval, and stays the same when the file is reloaded or the scheduler restarts.
+    """
+    now = time.time() if now is None else now
+    offset = (zlib.crc32(key.encode()) % 10_000) / 10_000 * every
+    start = (now // every) * every + offset
+    if start <= now:
+        start += every
+    return dt.datetime.fromtimestamp(start, dt.timezone.utc)
+
+
+def build_trigger(spec: ScheduleSpec, phase_key: str | None = None) -> BaseTrigger:
+    """The trigger for ``spec`` (which the loader has already checked).
+
+    ``every:`` triggers first fire within one interval, at the phase of ``phase_key``.
+    """
     jitter = int(spec.jitter) if spec.jitter >= 1 else None
     if spec.cron:
         minute, hour, day, month, weekday = spec.cron.split()
@@ -58,7 +79,10 @@ def build_trigger(spec: ScheduleSpec) -> BaseTrigger:
         )
     if spec.every is None:
         raise ValueError("a schedule needs cron or every")
-    return IntervalTrigger(seconds=spec.every, timezone=spec.timezone, jitter=jitter)
+    start = phase_start(spec.every, phase_key) if phase_key else None
+    return IntervalTrigger(
+        seconds=spec.every, start_date=start, timezone=spec.timezone, jitter=jitter
+    )
 
 
 def describe(spec: ScheduleSpec) -> str:
