@@ -157,3 +157,23 @@ def test_run_context_now() -> None:
     assert run.window_end is not None and run.window_start is not None
     assert run.window_end - run.window_start == dt.timedelta(hours=1)
     assert run.id != RunContext.now("wf").id
+
+
+def test_allowed_hosts_reach_the_connection(tmp_path: Path) -> None:
+    from task_runner.workflow import Preparer, RunContext, load_workflow
+
+    path = tmp_path / "wf.yaml"
+    path.write_text(
+        "name: hosts\n"
+        "connections:\n"
+        "  api:\n"
+        "    base_url: https://api.example.com\n"
+        "    allowed_hosts: [Files.Example.com]\n"
+        "tasks:\n"
+        "  get:\n"
+        "    connection: api\n"
+        "    request: {url: /x}\n"
+    )
+    workflow = load_workflow(path)
+    config = Preparer(workflow, {}, RunContext.now("hosts")).connection("api")
+    assert config.allowed_hosts == frozenset({"files.example.com"})

@@ -258,6 +258,7 @@ class Preparer:
             if rate
             else None,
             max_concurrency=int(data.get("max_concurrency", 4)),
+            allowed_hosts=frozenset(str(h).lower() for h in data.get("allowed_hosts") or ()),
         )
 
     def _render_auth(self, raw: Mapping[str, Any], base: list[Any]) -> AuthConfig:
