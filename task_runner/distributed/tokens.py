@@ -133,20 +133,12 @@ class RedisTokenStore:
         if raw is None:
             return None
         try:
-            data = json.loads(raw)
-            tokens = StoredTokens(
-                refresh_token=str(data["refresh_token"]),
-                access_token=data.get("access_token"),
-                refresh_at=data.get("refresh_at"),
-            )
-        except (ValueError, KeyError, TypeError):
+            return StoredTokens.from_json(raw)
+        except ValueError:
             raise AuthError(
                 f"the Redis token store {self._data_key} holds no token written by task-runner",
                 hint="delete the key and set the connection's refresh_token again",
             ) from None
-        REDACTOR.add(tokens.refresh_token)
-        REDACTOR.add(tokens.access_token)
-        return tokens
 
     def save(self, tokens: StoredTokens) -> None:
         REDACTOR.add(tokens.refresh_token)

@@ -77,6 +77,25 @@ class StoredTokens:
             return None
         return AccessToken(self.access_token, self.refresh_at)
 
+    @classmethod
+    def from_json(cls, text: str | bytes) -> StoredTokens:
+        """Parse what a store wrote and register the tokens with the redactor.
+
+        Raises ``ValueError`` when ``text`` is not a token record written by task-runner.
+        """
+        try:
+            data = json.loads(text)
+            tokens = cls(
+                refresh_token=str(data["refresh_token"]),
+                access_token=data.get("access_token"),
+                refresh_at=data.get("refresh_at"),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError("not a token record") from exc
+        REDACTOR.add(tokens.refresh_token)
+        REDACTOR.add(tokens.access_token)
+        return tokens
+
 
 class TokenCache(Protocol):
     def get(self, key: str) -> AccessToken | None: ...
@@ -183,19 +202,12 @@ class FileTokenStore:
         except OSError as exc:
             raise AuthError(f"cannot read token store {self.path}: {exc.strerror}") from None
         try:
-            data = json.loads(text)
-            tokens = StoredTokens(
-                refresh_token=str(data["refresh_token"]),
-                access_token=data.get("access_token"),
-                refresh_at=data.get("refresh_at"),
-            )
-        except (ValueError, KeyError, TypeError):
+            return StoredTokens.from_json(text)
+        except ValueError:
             raise AuthError(
                 f"token store {self.path} is not a token file written by task-runner",
                 hint="delete it and set the connection's refresh_token again",
             ) from None
-        _register(tokens)
-        return tokens
 
     def save(self, tokens: StoredTokens) -> None:
         """Write the file so that a crash leaves either the old or the new one whole."""
