@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROOT", "Result", "median_time", "skipped", "write_file"]
+__all__ = ["ROOT", "Result", "median_time", "paired_times", "skipped", "write_file"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +62,24 @@ def median_time(action: Callable[[], object], repeats: int) -> float:
         action()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def paired_times(
+    subject: Callable[[], object], baseline: Callable[[], object], repeats: int
+) -> tuple[float, float]:
+    """Median wall times of ``subject`` and ``baseline``, run alternately.
+
+    Alternating (A B A B ...) means a slow spell on a shared machine hits both sides
+    alike, so their ratio is steadier than that of two separate batches.
+    """
+    subject_times: list[float] = []
+    baseline_times: list[float] = []
+    for _ in range(max(1, repeats)):
+        for action, times in ((subject, subject_times), (baseline, baseline_times)):
+            started = time.perf_counter()
+            action()
+            times.append(time.perf_counter() - started)
+    return statistics.median(subject_times), statistics.median(baseline_times)
 
 
 def write_file(path: Path, text: str) -> Path:

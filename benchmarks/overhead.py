@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks._common import Result, median_time, write_file
+from benchmarks._common import Result, paired_times, write_file
 from benchmarks._server import ItemServer
 
 NAME, UNIT, GOAL, LIMIT = "overhead", "x", "<= 1.10x", 1.10
@@ -44,7 +44,7 @@ def run(quick: bool) -> Result:
     from task_runner.workflow import load_workflow
 
     count = 50 if quick else 2_000
-    repeats = 1 if quick else 3
+    repeats = 1 if quick else 5
     with ItemServer(total=count) as server, tempfile.TemporaryDirectory() as tmp:
         workflow = load_workflow(_workflow(Path(tmp), server.url))
 
@@ -64,8 +64,7 @@ def run(quick: bool) -> Result:
 
         bare_loop()  # warm both paths (imports, first connection) before timing
         through_runner()
-        runner_time = median_time(through_runner, repeats)
-        bare_time = median_time(bare_loop, repeats)
+        runner_time, bare_time = paired_times(through_runner, bare_loop, repeats)
     ratio = runner_time / bare_time
     return Result(
         NAME,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks._common import Result, median_time, write_file
+from benchmarks._common import Result, paired_times, write_file
 from benchmarks._server import ItemServer
 
 NAME, UNIT, GOAL, LIMIT = "pagination", "x faster", ">= 6x", 6.0
@@ -67,8 +67,7 @@ def run(quick: bool) -> Result:
                     response.json()
 
         through_runner()
-        runner_time = median_time(through_runner, repeats)
-        sequential_time = median_time(sequential, repeats)
+        runner_time, sequential_time = paired_times(through_runner, sequential, repeats)
     speedup = sequential_time / runner_time
     return Result(
         NAME,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks._common import ROOT, Result, median_time
+from benchmarks._common import ROOT, Result, paired_times
 
 NAME, UNIT, GOAL, LIMIT = "prepare", "x", "<= 1.5x", 1.5
 WORKFLOW = ROOT / "examples" / "workflows" / "procore_images.yaml"
@@ -60,8 +60,8 @@ def run(quick: bool) -> Result:
         for _ in range(calls):
             bare()
 
-    prepare_time = median_time(many_prepares, repeats) / calls
-    bare_time = median_time(many_bare, repeats) / calls
+    prepare_total, bare_total = paired_times(many_prepares, many_bare, repeats)
+    prepare_time, bare_time = prepare_total / calls, bare_total / calls
     ratio = prepare_time / bare_time
     return Result(
         NAME,

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from benchmarks._common import ROOT, Result, median_time
+from benchmarks._common import ROOT, Result, paired_times
 
 NAME, UNIT, GOAL, LIMIT = "startup", "x", "<= 1.3x", 1.3
 EXAMPLE = "examples/workflows/procore_images.yaml"
@@ -35,8 +35,9 @@ def run(quick: bool) -> Result:
     repeats = 1 if quick else 11
     _call(command)  # warm the OS file cache and .pyc files on both sides
     _call(BASELINE)
-    validate_time = median_time(lambda: _call(command), repeats)
-    baseline_time = median_time(lambda: _call(BASELINE), repeats)
+    validate_time, baseline_time = paired_times(
+        lambda: _call(command), lambda: _call(BASELINE), repeats
+    )
     ratio = validate_time / baseline_time
     return Result(
         NAME,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from requests.utils import parse_header_links
+from requests.utils import get_environ_proxies, parse_header_links
 
 import task_runner
 from task_runner.errors import TransportError
@@ -153,9 +154,27 @@ class RequestsTransport:
         )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
+        # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read here, once
+        # per connection, as httpx does, instead of on every request as requests does;
+        # that also keeps ~/.netrc credentials from being attached to API requests.
+        session.trust_env = False
+        if verify is True:
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            )
         session.verify = verify
         session.headers["User-Agent"] = user_agent
         self.session = session
+        self._proxies: dict[tuple[str, str, int | None], dict[str, str]] = {}
+
+    def proxies_for(self, url: str) -> dict[str, str]:
+        """The environment's proxies for ``url``'s origin (NO_PROXY honoured), cached."""
+        key = origin(url)
+        proxies = self._proxies.get(key)
+        if proxies is None:
+            proxies = dict(get_environ_proxies(url, no_proxy=None))
+            self._proxies[key] = proxies
+        return proxies
 
     def close(self) -> None:
         self.session.close()
@@ -231,6 +250,7 @@ class RequestsTransport:
                 timeout=timeout.as_requests(),
                 allow_redirects=False,
                 stream=True,
+                proxies=self.proxies_for(url),
             )
         except requests.exceptions.SSLError as exc:
             raise TransportError(
