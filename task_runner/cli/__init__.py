@@ -67,13 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"task_runner.cli.{name}")
-        except ModuleNotFoundError as exc:  # pragma: no cover - only while modules land
-            if exc.name != f"task_runner.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"task_runner.cli.{name}").register(sub)
     return parser
 
 
