@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 
 from task_runner.cli.common import (
     add_definitions_option,
@@ -10,6 +14,7 @@ from task_runner.cli.common import (
     add_output_option,
     definitions_dirs,
     dump_json,
+    err,
     out,
     parse_inputs,
 )
@@ -48,6 +53,32 @@ def add_state_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@contextlib.contextmanager
+def graceful_stop() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the returned event: tasks stop after the page in flight, the run
+    is recorded as interrupted (exit 130) and no partial output file is left. A second
+    signal stops at once."""
+    cancel = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err(
+            f"{signal.Signals(signum).name}: stopping after the request in flight (again to stop now)"
+        )
+
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel  # signals can only be handled in the main thread (e.g. tests)
+        return
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancel
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def handle(args: argparse.Namespace) -> int:
     import sys
 
@@ -60,15 +91,17 @@ def handle(args: argparse.Namespace) -> int:
         max_workers=max(1, args.max_workers), progress=progress if progress.enabled else None
     )
     try:
-        result = run_workflow_file(
-            args.workflow,
-            parse_inputs(args.inputs),
-            definitions=definitions_dirs(args),
-            options=options,
-            emulator=args.emulator,
-            state_dir=args.state_dir,
-            trigger="manual",
-        )
+        with graceful_stop() as cancel:
+            result = run_workflow_file(
+                args.workflow,
+                parse_inputs(args.inputs),
+                definitions=definitions_dirs(args),
+                options=options,
+                emulator=args.emulator,
+                state_dir=args.state_dir,
+                trigger="manual",
+                cancel=cancel,
+            )
     finally:
         progress.done()
     if args.output == "json":
