@@ -130,5 +130,5 @@ def print_summary(result: object) -> None:
         out(line)
         if task.error:
             out(f"    {task.error}")
-    if result.error:
-        out(f"error: {result.error}")
+    if result.error and not any(t.error for t in result.tasks.values()):
+        out(f"error: {result.error}")  # otherwise the failing task's line already says it

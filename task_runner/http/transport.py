@@ -19,6 +19,7 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -329,7 +330,18 @@ def _safe_url(url: str) -> str:
     return REDACTOR.redact(f"{parts.scheme}://{parts.netloc}{parts.path}")
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
 def _short(exc: BaseException) -> str:
-    """A one-line, redacted exception text (urllib3 messages can be long and nested)."""
+    """A one-line, redacted exception text.
+
+    urllib3 nests its reasons ("HTTPConnectionPool(...): Max retries exceeded ... (Caused by
+    NewConnectionError(... [Errno 111] Connection refused))"); the OS's reason at the
+    bottom is what a person needs.
+    """
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    found = _ERRNO.findall(text)
+    if found:
+        text = found[-1].strip().rstrip(".")
     return REDACTOR.redact(text[:300])

@@ -274,7 +274,8 @@ class _Runner:
             result.status, result.error = "failed", REDACTOR.redact(exc.format())
             result.error_kind, result.exit_code = type(exc).__name__, exc.exit_code
             result.http_status = _http_status(exc) or result.http_status
-            log.warning("task %s failed: %s", name, result.error)
+            # info, not warning: the CLI summary and the scheduler's run line report it
+            log.info("task %s failed: %s", name, result.error)
         except Exception as exc:  # a bug, not the user's input: keep the run's other tasks going
             log.exception("task %s crashed", name)
             result.status, result.error = (
