@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,11 +42,22 @@ __all__ = [
 PROFILE_NAMES = ("profile.yaml", "profile.yml", "profile.json")
 
 
+@functools.lru_cache(maxsize=1)
 def repo_root() -> Path:
-    """The project folder (the package is installed in editable mode)."""
+    """The folder that holds ``task_definitions/`` and ``schemas/``.
+
+    From a source checkout (or an editable install) that is the project folder; a wheel
+    installs both under ``<prefix>/share/task-runner`` (see ``data-files`` in pyproject).
+    """
+    import sys
+
     import task_runner
 
-    return Path(task_runner.__file__).resolve().parent.parent
+    source = Path(task_runner.__file__).resolve().parent.parent
+    if (source / "task_definitions").is_dir():
+        return source
+    installed = Path(sys.prefix) / "share" / "task-runner"
+    return installed if (installed / "task_definitions").is_dir() else source
 
 
 def builtin_definitions_dir() -> Path:

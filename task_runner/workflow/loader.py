@@ -52,16 +52,20 @@ from task_runner.workflow.yaml_loader import LocatedDict, load_yaml_file, locate
 if TYPE_CHECKING:
     from task_runner.catalogue import Catalogue
 
-__all__ = ["WORKFLOW_SCHEMA_PATH", "load_workflow", "workflow_validator"]
+__all__ = ["load_workflow", "workflow_schema_path", "workflow_validator"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-WORKFLOW_SCHEMA_PATH = REPO_ROOT / "schemas" / "workflow.schema.json"
+
+def workflow_schema_path() -> Path:
+    """``schemas/workflow.schema.json`` of the source tree or of the installed data."""
+    from task_runner.catalogue.catalogue import repo_root
+
+    return repo_root() / "schemas" / "workflow.schema.json"
 
 
 @functools.lru_cache(maxsize=1)
 def workflow_validator() -> Draft202012Validator:
     """The workflow schema's validator, compiled once per process."""
-    schema = json.loads(WORKFLOW_SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema = json.loads(workflow_schema_path().read_text(encoding="utf-8"))
     return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
 
 
