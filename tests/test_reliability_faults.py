@@ -9,10 +9,8 @@ JSONL file is left behind. Waits are instant: the client runs on a fake clock.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +23,12 @@ from task_runner.model import ConnectionConfig
 from task_runner.runner.executor import ExecutionOptions, execute
 from task_runner.runner.result import RunResult
 from task_runner.workflow import load_workflow
+from tests.support import RecordingServer, procore_workflow_yaml
 
 IMAGES = 30
 PER_PAGE = 10  # three pages: the fault lands on page 2 or 3, after page 1 went well
 
-WORKFLOW = """\
-name: fault-matrix
-inputs:
-  company_id: {{type: integer}}
-  project_id: {{type: integer}}
-connections:
-  procore:
-    api: procore
-    base_url: "{{{{ env.PROCORE_BASE_URL }}}}"
-    auth:
-      type: oauth2_client_credentials
-      token_url: "{{{{ env.PROCORE_TOKEN_URL }}}}"
-      client_id: "{{{{ secrets.PROCORE_CLIENT_ID }}}}"
-      client_secret: "{{{{ secrets.PROCORE_CLIENT_SECRET }}}}"
+TASKS = """\
 tasks:
   list_images:
     operation: procore.images.list
@@ -60,33 +46,9 @@ tasks:
 """
 
 
-class HeaderRecorder:
-    """A tiny server on another loopback address that records the headers it gets."""
-
-    def __init__(self, host: str = "127.0.0.2") -> None:
-        self.headers: list[dict[str, str]] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                recorder.headers.append({k.lower(): v for k, v in self.headers.items()})
-                body = b"[]"
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.url = f"http://{host}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def workflow_text(out: Path, *, read: str = "2s", cap: int = 1_000_000) -> str:
+    tasks = TASKS.format(per_page=PER_PAGE, read=read, cap=cap, out=out)
+    return procore_workflow_yaml("fault-matrix", tasks)
 
 
 @pytest.fixture
@@ -96,8 +58,8 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def recorder() -> Iterator[HeaderRecorder]:
-    rec = HeaderRecorder()
+def recorder() -> Iterator[RecordingServer]:
+    rec = RecordingServer("127.0.0.2")  # another host than the emulator's 127.0.0.1
     yield rec
     rec.close()
 
@@ -107,7 +69,7 @@ def run_with_fault(
 ) -> tuple[RunResult, Path, FakeClock]:
     out = tmp_path / "out" / "images.jsonl"
     path = tmp_path / "wf.yaml"
-    path.write_text(WORKFLOW.format(per_page=PER_PAGE, read=read, cap=cap, out=out))
+    path.write_text(workflow_text(out, read=read, cap=cap))
     workflow = load_workflow(path)
     clock = FakeClock(start=time.time())  # Retry-After/X-Rate-Limit-Reset compare with now
 
@@ -190,8 +152,9 @@ def test_token_expiry_by_the_emulator_api(emulator: Emulator, tmp_path: Path) ->
     out = tmp_path / "out" / "images.jsonl"
     path = tmp_path / "wf.yaml"
     # one page at a time, so every page after the first is sent after the expiry
-    text = WORKFLOW.format(per_page=PER_PAGE, read="2s", cap=1_000_000, out=out)
-    path.write_text(text.replace("paginate: all", "paginate: {pages: all, max_concurrency: 1}"))
+    path.write_text(
+        workflow_text(out).replace("paginate: all", "paginate: {pages: all, max_concurrency: 1}")
+    )
     result = execute(
         load_workflow(path),
         {"company_id": emulator.company_id, "project_id": emulator.project_id},
@@ -255,7 +218,7 @@ def test_body_over_the_size_cap_fails_naming_the_page(emulator: Emulator, tmp_pa
 
 
 def test_redirect_to_another_host_never_carries_the_token(
-    emulator: Emulator, tmp_path: Path, recorder: HeaderRecorder
+    emulator: Emulator, tmp_path: Path, recorder: RecordingServer
 ) -> None:
     target = recorder.url + "/rest/v1.0/images"
     result, out, _ = run_with_fault(emulator, tmp_path, f"redirect:to={target}@2")
@@ -264,13 +227,13 @@ def test_redirect_to_another_host_never_carries_the_token(
 
 
 def test_redirect_to_an_allowed_host_is_followed_without_credentials(
-    emulator: Emulator, tmp_path: Path, recorder: HeaderRecorder
+    emulator: Emulator, tmp_path: Path, recorder: RecordingServer
 ) -> None:
     from dataclasses import replace
 
     out = tmp_path / "out" / "images.jsonl"
     path = tmp_path / "wf.yaml"
-    path.write_text(WORKFLOW.format(per_page=PER_PAGE, read="2s", cap=1_000_000, out=out))
+    path.write_text(workflow_text(out))
     emulator.set_faults(f"redirect:to={recorder.url}/rest/v1.0/images@1")
 
     def client(connection: ConnectionConfig) -> Client:
