@@ -30,6 +30,7 @@ from task_runner.model import ConnectionConfig, Timeout
 from task_runner.recording.store import FORMAT, FORMAT_VERSION
 from task_runner.redact import REDACTOR
 from task_runner.runner.executor import TaskObserver
+from task_runner.runner.result import task_output
 
 if TYPE_CHECKING:
     from task_runner.http.client import Client
@@ -332,12 +333,12 @@ def preset_output(recording: Mapping[str, Any]) -> dict[str, Any] | None:
     items: list[Any] = []
     for page in pages:
         items.extend(extract_items(page.get("body")))
-    return {
-        "status": pages[-1].get("status"),
-        "headers": dict(pages[0].get("headers") or {}),
-        "body": pages[0].get("body") if len(pages) == 1 else items,
-        "items": items,
-        "item_count": len(items),
-        "pages": len(pages),
-        "jsonl": None,
-    }
+    return task_output(
+        status=pages[-1].get("status"),
+        headers=pages[0].get("headers") or {},
+        first_body=pages[0].get("body"),
+        pages=len(pages),
+        items=items,
+        item_count=len(items),
+        jsonl=None,
+    )

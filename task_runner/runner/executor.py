@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from task_runner.errors import (
@@ -30,9 +30,9 @@ from task_runner.errors import (
     raise_if_any,
     task_context,
 )
-from task_runner.model import ConnectionConfig
+from task_runner.model import ConnectionConfig, Pagination
 from task_runner.redact import REDACTOR
-from task_runner.runner.result import RunResult, TaskResult
+from task_runner.runner.result import RunResult, TaskResult, task_output
 from task_runner.workflow.model import Workflow
 from task_runner.workflow.prepare import PreparedTask, Preparer, RunContext, resolve_inputs
 
@@ -294,33 +294,25 @@ class _Runner:
             observer.task_finished(name, result)
 
     def _send(self, prepared: PreparedTask, result: TaskResult) -> None:
-        from dataclasses import replace
-
         from task_runner.http.sink import JsonlSink
 
-        pagination = prepared.pagination
-        if self.options.max_pages is not None:
-            cap = min(self.options.max_pages, pagination.max_pages or self.options.max_pages)
-            pagination = replace(
-                pagination, mode="pages" if pagination.enabled else "none", max_pages=cap
-            )
-        client = self.client(prepared.connection)
-        pages = client.fetch(
+        pages = self.client(prepared.connection).fetch(
             prepared.request,
             retry=prepared.retry,
             timeout=prepared.timeout,
             expect=prepared.expect,
-            pagination=pagination,
+            pagination=self._pagination(prepared),
             progress=self.options.progress,
         )
         sink = JsonlSink(prepared.output_jsonl).open() if prepared.output_jsonl else None
         items: list[Any] = []
-        first: Any = None
+        first: Any = None  # its headers (and, alone, its body) are the task's output
         try:
             for page in pages:
                 if self.cancel.is_set():
                     raise Interrupted(f"interrupted after page {page.number}")
-                first = first or page
+                if first is None:
+                    first = page
                 result.pages += 1
                 result.item_count += len(page.items)
                 result.http_status = page.status
@@ -338,17 +330,27 @@ class _Runner:
             if sink is not None:
                 sink.abort()
             raise
-        last_body = first.body if first is not None and result.pages == 1 else None
-        result.response = {
-            "status": result.http_status,
-            "headers": dict(first.headers) if first is not None else {},
-            "body": last_body if last_body is not None else items,
-            "items": items,
-            "item_count": result.item_count,
-            "pages": result.pages,
-            "jsonl": result.output,
-        }
+        result.response = task_output(
+            status=result.http_status,
+            headers=first.headers if first is not None else {},
+            first_body=first.body if first is not None else None,
+            pages=result.pages,
+            items=items,
+            item_count=result.item_count,
+            jsonl=result.output,
+        )
         self._check_expectations(prepared, result)
+
+    def _pagination(self, prepared: PreparedTask) -> Pagination:
+        """The task's pagination, capped at ``options.max_pages`` (test-request --pages)."""
+        pagination, cap = prepared.pagination, self.options.max_pages
+        if cap is None:
+            return pagination
+        return replace(
+            pagination,
+            mode="pages" if pagination.enabled else "none",
+            max_pages=min(cap, pagination.max_pages or cap),
+        )
 
     def _check_expectations(self, prepared: PreparedTask, result: TaskResult) -> None:
         checks = prepared.expect.checks

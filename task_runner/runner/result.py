@@ -15,7 +15,33 @@ from typing import Any
 
 from task_runner.redact import REDACTOR
 
-__all__ = ["RunResult", "TaskResult"]
+__all__ = ["RunResult", "TaskResult", "task_output"]
+
+
+def task_output(
+    *,
+    status: int | None,
+    headers: Mapping[str, str],
+    first_body: Any,
+    pages: int,
+    items: list[Any],
+    item_count: int,
+    jsonl: str | None,
+) -> dict[str, Any]:
+    """``tasks.<name>.output``, whether a task just ran or comes from its recording.
+
+    One page: ``body`` is that page's body as it came. Several (or an empty one):
+    ``body`` is the items, like ``items``.
+    """
+    return {
+        "status": status,
+        "headers": dict(headers),
+        "body": first_body if pages == 1 and first_body is not None else items,
+        "items": items,
+        "item_count": item_count,
+        "pages": pages,
+        "jsonl": jsonl,
+    }
 
 
 @dataclass
