@@ -20,37 +20,17 @@ from pathlib import Path
 import pytest
 
 from task_runner.emulator import Emulator
+from tests.support import oauth2_client_credentials, procore_connection_yaml, procore_workflow_yaml
 
 CANARY = "canary-7Qx9-s3cr3t-d41e"
 WRONG_SECRET = "canary-wrong-client-secret-5b2f"
 CANARIES = (CANARY, WRONG_SECRET)
 INPUTS = ["-i", "company_id=8089", "-i", "project_id=777"]
 
-CONNECTION = """\
-connections:
-  procore:
-    api: procore
-    base_url: "{{{{ env.PROCORE_BASE_URL }}}}"
-{auth}
-    headers:
-      X-Canary: "{{{{ secrets.CANARY }}}}"
-"""
-OAUTH = """\
-    auth:
-      type: oauth2_client_credentials
-      token_url: "{{ env.PROCORE_TOKEN_URL }}"
-      client_id: "{{ secrets.PROCORE_CLIENT_ID }}"
-      client_secret: "{{ secrets.PROCORE_CLIENT_SECRET }}"
-"""
-BEARER = """\
-    auth:
-      type: bearer
-      token: "{{ secrets.CANARY }}"
-"""
+CANARY_HEADER = {"X-Canary": "{{ secrets.CANARY }}"}
+OAUTH = oauth2_client_credentials()
+BEARER = {"type": "bearer", "token": "{{ secrets.CANARY }}"}
 TASKS = """\
-inputs:
-  company_id: {type: integer}
-  project_id: {type: integer}
 tasks:
   list_images:
     operation: procore.images.list
@@ -66,8 +46,9 @@ tasks:
 """
 
 
-def workflow(name: str, auth: str) -> str:
-    return f"name: {name}\n" + CONNECTION.format(auth=auth) + TASKS
+def workflow(name: str, auth: dict[str, str]) -> str:
+    connections = procore_connection_yaml(auth=auth, headers=CANARY_HEADER)
+    return procore_workflow_yaml(name, TASKS, connections=connections)
 
 
 class Session:
