@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from task_runner.model import ConnectionConfig, Timeout
+from task_runner.model import ConnectionConfig
 from task_runner.recording.store import FORMAT, FORMAT_VERSION
 from task_runner.redact import REDACTOR
 from task_runner.runner.executor import TaskObserver
@@ -76,42 +76,22 @@ class _CapturingTransport:
     def close(self) -> None:
         self.inner.close()
 
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Sequence[tuple[str, str]] | None = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = None,
-        data: Mapping[str, str] | None = None,
-        timeout: Timeout,
-        max_body_bytes: int | None = None,
-        allowed_hosts: frozenset[str] = frozenset(),
-    ) -> RawResponse:
+    def send(self, method: str, url: str, **options: Any) -> RawResponse:
+        """Pass the call on unchanged (``options`` as :meth:`Transport.send` takes them)."""
         started, clock = time.time(), time.monotonic()
+        recorded = not self._skipped(url, options.get("data"))
         try:
-            raw = self.inner.send(
-                method,
-                url,
-                params=params,
-                headers=headers,
-                json=json,
-                data=data,
-                timeout=timeout,
-                max_body_bytes=max_body_bytes,
-                allowed_hosts=allowed_hosts,
-            )
+            raw = self.inner.send(method, url, **options)
         except Exception as exc:
-            if not self._skipped(url, data):
+            if recorded:
                 self.recorder._exchange(
-                    self._request(method, url, params, headers, json, started)
+                    self._request(method, url, options, started)
                     | {"elapsed": round(time.monotonic() - clock, 4), "error": str(exc)}
                 )
             raise
-        if not self._skipped(url, data):
+        if recorded:
             self.recorder._exchange(
-                self._request(method, url, params, headers, json, started)
+                self._request(method, url, options, started)
                 | {
                     "status": raw.status,
                     "reason": raw.reason,
@@ -132,13 +112,9 @@ class _CapturingTransport:
 
     @staticmethod
     def _request(
-        method: str,
-        url: str,
-        params: Sequence[tuple[str, str]] | None,
-        headers: Mapping[str, str] | None,
-        body: Any,
-        started: float,
+        method: str, url: str, options: Mapping[str, Any], started: float
     ) -> dict[str, Any]:
+        params: Sequence[tuple[str, str]] = options.get("params") or ()
         full = url
         if params:
             full += ("&" if urlsplit(url).query else "?") + urlencode(list(params))
@@ -146,9 +122,9 @@ class _CapturingTransport:
             "started_at": _iso(started),
             "method": method,
             "url": full,
-            "query": [[k, v] for k, v in (params or ())],
-            "request_headers": REDACTOR.redact_headers(dict(headers or {})),
-            "request_body": body,
+            "query": [[k, v] for k, v in params],
+            "request_headers": REDACTOR.redact_headers(dict(options.get("headers") or {})),
+            "request_body": options.get("json"),
         }
 
 
