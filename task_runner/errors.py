@@ -63,6 +63,7 @@ __all__ = [
     "TransportError",
     "UnresolvedReferenceError",
     "UsageError",
+    "did_you_mean",
     "format_path",
     "task_context",
 ]
@@ -104,6 +105,19 @@ def format_path(path: str | Sequence[str | int] | None) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+def did_you_mean(name: str, known: Iterable[str], *, n: int = 1, cutoff: float = 0.6) -> str | None:
+    """``"did you mean 'list_images'?"`` naming the ``n`` closest of ``known``, or None.
+
+    The one wording of every "unknown name" hint; callers add their own fallback::
+
+        hint = did_you_mean(name, tasks) or "tasks: " + ", ".join(tasks)
+    """
+    import difflib  # only needed once something is already wrong
+
+    close = difflib.get_close_matches(name, list(known), n=n, cutoff=cutoff)
+    return "did you mean " + " or ".join(repr(c) for c in close) + "?" if close else None
 
 
 class TaskRunnerError(Exception):

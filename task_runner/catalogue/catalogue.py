@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from task_runner.errors import LoadError, SourceLocation, UnresolvedReferenceError
+from task_runner.errors import LoadError, SourceLocation, UnresolvedReferenceError, did_you_mean
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -205,13 +204,10 @@ class Catalogue:
         if op_id in self._cache:
             return self._cache[op_id]
         if op_id not in self._files:
-            close = difflib.get_close_matches(op_id, self.ids(), n=3, cutoff=0.6)
-            hint = (
-                ("did you mean " + " or ".join(repr(c) for c in close) + "?")
-                if close
-                else "see 'task-runner apis list'"
+            raise UnresolvedReferenceError(
+                f"unknown operation {op_id!r}",
+                hint=did_you_mean(op_id, self.ids(), n=3) or "see 'task-runner apis list'",
             )
-            raise UnresolvedReferenceError(f"unknown operation {op_id!r}", hint=hint)
         path, folder = self._files[op_id]
         definition = self._read(op_id, path, folder)
         self._cache[op_id] = definition

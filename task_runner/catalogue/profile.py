@@ -11,7 +11,6 @@ query-encoding conventions. Connections use it for defaults::
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from task_runner.errors import LoadError, SourceLocation, UnresolvedReferenceError
+from task_runner.errors import LoadError, SourceLocation, UnresolvedReferenceError, did_you_mean
 
 __all__ = ["ApiProfile", "Environment", "load_profile"]
 
@@ -57,14 +56,10 @@ class ApiProfile:
         try:
             return self.environments[name]
         except KeyError:
-            close = difflib.get_close_matches(name, list(self.environments), n=1)
-            hint = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else "one of " + ", ".join(sorted(self.environments))
-            )
             raise UnresolvedReferenceError(
-                f"API {self.api!r} has no environment {name!r}", hint=hint
+                f"API {self.api!r} has no environment {name!r}",
+                hint=did_you_mean(name, self.environments)
+                or "one of " + ", ".join(sorted(self.environments)),
             ) from None
 
     def base_url(self, env: str | None = None) -> str:

@@ -11,7 +11,6 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import functools
 import graphlib
 import json
@@ -33,6 +32,7 @@ from task_runner.errors import (
     TaskRunnerError,
     TemplateError,
     UnresolvedReferenceError,
+    did_you_mean,
     format_path,
 )
 from task_runner.formats import FORMAT_CHECKER
@@ -166,16 +166,12 @@ class _Builder:
             allowed = list(error.schema.get("properties", {}))
             for key in error.instance:
                 if key not in allowed:
-                    close = difflib.get_close_matches(str(key), allowed, n=1)
-                    hint = (
-                        f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(allowed)
-                    )
                     self.error(
                         SchemaValidationError,
                         f"unknown key {key!r}",
                         [*path, key],
                         key=True,
-                        hint=hint,
+                        hint=did_you_mean(str(key), allowed) or "allowed: " + ", ".join(allowed),
                     )
             return
         if error.validator == "required" and isinstance(error.instance, Mapping):
@@ -384,11 +380,8 @@ class _Builder:
             )
 
     def unknown(self, kind: str, name: str, known: list[str], path: list[Any]) -> None:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = (
-            f"did you mean {close[0]!r}?"
-            if close
-            else (f"defined {kind}s: " + ", ".join(known) if known else f"no {kind}s are defined")
+        hint = did_you_mean(name, known) or (
+            f"defined {kind}s: " + ", ".join(known) if known else f"no {kind}s are defined"
         )
         self.error(UnresolvedReferenceError, f"unknown {kind} {name!r}", path, hint=hint)
 
@@ -507,10 +500,7 @@ class _Builder:
 
 
 def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return (
-        f"did you mean {close[0]!r}?" if close else ("known: " + ", ".join(known) if known else "")
-    )
+    return did_you_mean(name, known) or ("known: " + ", ".join(known) if known else "")
 
 
 def _task_spec(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from task_runner.errors import SourceLocation, UnresolvedReferenceError
+from task_runner.errors import SourceLocation, UnresolvedReferenceError, did_you_mean
 from task_runner.model import Expect, Pagination, RetryPolicy, Timeout
 
 if TYPE_CHECKING:
@@ -111,14 +111,10 @@ class Workflow:
         try:
             return self.tasks[name]
         except KeyError:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(self.tasks), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "tasks: " + ", ".join(self.tasks)
             raise UnresolvedReferenceError(
                 f"no task {name!r} in workflow {self.name!r}",
                 location=SourceLocation(str(self.path)),
-                hint=hint,
+                hint=did_you_mean(name, self.tasks) or "tasks: " + ", ".join(self.tasks),
             ) from None
 
     def operation(self, task: TaskSpec) -> OperationDefinition | None:

@@ -8,14 +8,19 @@ that names the template).
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jsonschema.exceptions import ValidationError, best_match
 
-from task_runner.errors import InputError, SchemaValidationError, SourceLocation, format_path
+from task_runner.errors import (
+    InputError,
+    SchemaValidationError,
+    SourceLocation,
+    did_you_mean,
+    format_path,
+)
 from task_runner.workflow.templating import is_template
 
 if TYPE_CHECKING:
@@ -120,11 +125,9 @@ def check_literal_params(
 
     for name in params:
         if name not in properties:
-            close = difflib.get_close_matches(str(name), list(properties), n=1, cutoff=0.5)
             hint = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else f"see `task-runner apis show {operation.id}`"
+                did_you_mean(str(name), properties, cutoff=0.5)
+                or f"see `task-runner apis show {operation.id}`"
             )
             err(
                 f"unknown parameter {name!r} for {operation.id}", [*path, name], key=True, hint=hint
