@@ -9,9 +9,7 @@ be hit; when a request is sent, its path must stay under the operation's path.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,12 @@ from task_runner.errors import InputErrors, TaskRunnerError, TemplateError
 from task_runner.runner.executor import ExecutionOptions, execute
 from task_runner.workflow import load_workflow
 from task_runner.workflow.templating import Namespace, TemplateEngine
+from tests.support import RecordingServer
 
 DEFINITIONS = Path(__file__).parent / "data" / "workflows" / "definitions"
+
+#: (the connection's server on 127.0.0.1, the trap on 127.0.0.2 that must never be hit)
+Servers = tuple[RecordingServer, RecordingServer]
 
 SANDBOX_ESCAPES = [
     "{{ inputs.__class__ }}",
@@ -82,7 +84,7 @@ def _yaml_str(text: str) -> str:
 
 @pytest.mark.parametrize("source", SANDBOX_ESCAPES)
 def test_sandbox_escape_is_refused_at_validate_or_before_sending(
-    source: str, tmp_path: Path, servers: tuple[Server, Server]
+    source: str, tmp_path: Path, servers: Servers
 ) -> None:
     good, trap = servers
     path = tmp_path / "wf.yaml"
@@ -102,54 +104,22 @@ def test_sandbox_escape_is_refused_at_validate_or_before_sending(
     assert good.paths == [] and trap.paths == []
 
 
-class Server:
-    """Records the path of every request; answers an empty JSON list."""
-
-    def __init__(self, host: str) -> None:
-        self.paths: list[str] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                recorder.paths.append(self.path)
-                body = b"[]"
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.host = host
-        self.url = f"http://{host}:{self.server.server_address[1]}"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
-def server_pair() -> Iterator[tuple[Server, Server]]:
-    good, trap = Server("127.0.0.1"), Server("127.0.0.2")
+def server_pair() -> Iterator[Servers]:
+    good, trap = RecordingServer("127.0.0.1"), RecordingServer("127.0.0.2")
     yield good, trap
     good.close()
     trap.close()
 
 
 @pytest.fixture
-def servers(server_pair: tuple[Server, Server]) -> tuple[Server, Server]:
+def servers(server_pair: Servers) -> Servers:
     for server in server_pair:
-        server.paths.clear()
+        server.clear()
     return server_pair
 
 
-def evil_values(trap: Server) -> list[str]:
+def evil_values(trap: RecordingServer) -> list[str]:
     netloc = trap.url.split("//", 1)[1]
     return [
         "../x",
@@ -182,7 +152,9 @@ def _send(
     return execute(workflow, {"value": value}, options=ExecutionOptions())
 
 
-def assert_stayed_home(good: Server, trap: Server, prefix: str, outcome: Any) -> None:
+def assert_stayed_home(
+    good: RecordingServer, trap: RecordingServer, prefix: str, outcome: Any
+) -> None:
     assert trap.paths == [], trap.paths
     for sent in good.paths:
         assert sent.startswith(prefix), sent
@@ -195,7 +167,7 @@ def assert_stayed_home(good: Server, trap: Server, prefix: str, outcome: Any) ->
 
 @pytest.mark.parametrize("index", range(18))
 def test_templated_raw_url_path_stays_on_the_connection_host(
-    index: int, tmp_path: Path, servers: tuple[Server, Server]
+    index: int, tmp_path: Path, servers: Servers
 ) -> None:
     good, trap = servers
     value = evil_values(trap)[index]
@@ -209,7 +181,7 @@ def test_templated_raw_url_path_stays_on_the_connection_host(
 
 @pytest.mark.parametrize("index", range(18))
 def test_templated_path_param_is_encoded_as_one_segment(
-    index: int, tmp_path: Path, servers: tuple[Server, Server]
+    index: int, tmp_path: Path, servers: Servers
 ) -> None:
     good, trap = servers
     value = evil_values(trap)[index]
@@ -251,7 +223,7 @@ tasks:
     ],
 )
 def test_raw_url_with_a_templated_host_is_refused(
-    url: str, tmp_path: Path, servers: tuple[Server, Server]
+    url: str, tmp_path: Path, servers: Servers
 ) -> None:
     good, trap = servers
     with pytest.raises(TaskRunnerError):
@@ -259,9 +231,7 @@ def test_raw_url_with_a_templated_host_is_refused(
     assert good.paths == [] and trap.paths == []
 
 
-def test_raw_url_without_connection_needs_a_literal_host(
-    tmp_path: Path, servers: tuple[Server, Server]
-) -> None:
+def test_raw_url_without_connection_needs_a_literal_host(tmp_path: Path, servers: Servers) -> None:
     good, trap = servers
     path = tmp_path / "wf.yaml"
     path.write_text(
