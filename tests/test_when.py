@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from task_runner.cli import main
 from task_runner.emulator import Emulator
+from tests.support import emulator_connection_yaml, procore_connection_yaml
 
 WORKFLOW = """\
 name: guarded
 inputs:
   trade_ids: {{type: array, items: {{type: integer}}}}
   enabled: {{type: boolean, default: true}}
-connections:
-  procore:
-    api: procore
-    base_url: "{base_url}"
-    auth:
-      type: oauth2_client_credentials
-      token_url: "{token_url}"
-      client_id: "{client_id}"
-      client_secret: "{client_secret}"
-tasks:
+{connections}tasks:
   find:
     when: "{{{{ inputs.enabled }}}}"
     operation: procore.images.list
@@ -54,7 +47,7 @@ tasks:
 
 
 @pytest.fixture()
-def emulator():
+def emulator() -> Iterator[Emulator]:
     with Emulator() as em:
         yield em
 
@@ -63,14 +56,7 @@ def _run(
     tmp_path: Path, em: Emulator, capsys: pytest.CaptureFixture[str], *inputs: str
 ) -> tuple[int, dict]:
     path = tmp_path / "wf.yaml"
-    path.write_text(
-        WORKFLOW.format(
-            base_url=em.base_url,
-            token_url=em.token_url,
-            client_id=em.client_id,
-            client_secret=em.client_secret,
-        )
-    )
+    path.write_text(WORKFLOW.format(connections=emulator_connection_yaml(em)))
     args = ["run", str(path), "--output", "json"]
     for value in inputs:
         args += ["--input", value]
@@ -117,12 +103,9 @@ def test_a_condition_naming_an_unknown_task_is_an_input_error(
 ) -> None:
     path = tmp_path / "wf.yaml"
     path.write_text(
-        WORKFLOW.format(
-            base_url="https://x.example",
-            token_url="https://x.example/t",
-            client_id="a",
-            client_secret="b",
-        ).replace("tasks.find.output.item_count", "tasks.fnd.output.item_count")
+        WORKFLOW.format(connections=procore_connection_yaml()).replace(
+            "tasks.find.output.item_count", "tasks.fnd.output.item_count"
+        )
     )
     assert main(["validate", str(path)]) == 2
     out = capsys.readouterr().out
