@@ -7,6 +7,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from task_runner.cli.common import (
     add_definitions_option,
@@ -18,6 +19,9 @@ from task_runner.cli.common import (
     out,
     parse_inputs,
 )
+
+if TYPE_CHECKING:
+    from task_runner.runner.result import RunResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,16 +35,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_input_option(parser)
     add_output_option(parser)
     add_definitions_option(parser)
-    parser.add_argument(
-        "--emulator",
-        action="store_true",
-        help="start the built-in Procore emulator and point Procore connections at it",
-    )
+    add_emulator_option(parser)
     parser.add_argument(
         "--max-workers", type=int, default=4, metavar="N", help="tasks run at once (default 4)"
     )
     add_state_dir_option(parser)
     parser.set_defaults(func=handle)
+
+
+def add_emulator_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--emulator",
+        action="store_true",
+        help="start the built-in Procore emulator and point Procore connections at it",
+    )
 
 
 def add_state_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -111,10 +119,8 @@ def handle(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def print_summary(result: object) -> None:
-    from task_runner.runner.result import RunResult
-
-    assert isinstance(result, RunResult)
+def print_summary(result: RunResult) -> None:
+    """The run's text report: one line per task, its error below it."""
     out(f"run {result.run_id} of {result.workflow}: {result.status}")
     if result.window_start or result.window_end:
         out(f"  window {result.window_start} .. {result.window_end}")

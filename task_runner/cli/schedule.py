@@ -8,7 +8,7 @@ from task_runner.cli.common import add_definitions_option, add_input_option, def
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from task_runner.cli.run import add_state_dir_option
+    from task_runner.cli.run import add_emulator_option, add_state_dir_option
 
     parser = sub.add_parser(
         "schedule",
@@ -39,11 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default="process",
         help="run in this process (default) or enqueue each run for Celery workers",
     )
-    parser.add_argument(
-        "--emulator",
-        action="store_true",
-        help="start the built-in Procore emulator and point Procore connections at it",
-    )
+    add_emulator_option(parser)
     parser.add_argument(
         "--max-concurrent-runs",
         type=int,

@@ -9,6 +9,7 @@ the same inputs; the earlier tasks run first only when there is none.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from task_runner.cli.common import (
     add_definitions_option,
@@ -16,9 +17,16 @@ from task_runner.cli.common import (
     add_output_option,
     definitions_dirs,
     dump_json,
+    err,
     out,
     parse_inputs,
 )
+from task_runner.cli.run import add_emulator_option
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from task_runner.recording.session import TaskOutcome
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,11 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_input_option(parser)
     add_output_option(parser)
     add_definitions_option(parser)
-    parser.add_argument(
-        "--emulator",
-        action="store_true",
-        help="start the built-in Procore emulator and point Procore connections at it",
-    )
+    add_emulator_option(parser)
     parser.add_argument(
         "--pages",
         type=_positive,
@@ -135,7 +139,6 @@ BODY_LINES = 40
 
 def send(args: argparse.Namespace) -> int:
     from task_runner.catalogue import Catalogue
-    from task_runner.cli.common import err
     from task_runner.recording.har import to_har, write_har
     from task_runner.recording.session import run_task_once
     from task_runner.recording.store import DEFAULT_ROOT, RecordingStore
@@ -170,11 +173,8 @@ def send(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-def json_payload(outcome: object, har_path: object) -> dict[str, object]:
+def json_payload(outcome: TaskOutcome, har_path: Path | None) -> dict[str, object]:
     """The editor contract: one object with the request, responses and recording path."""
-    from task_runner.recording.session import TaskOutcome
-
-    assert isinstance(outcome, TaskOutcome)
     recording = outcome.recording or {}
     result = outcome.result
     return {
@@ -204,10 +204,7 @@ def _stdout_is_tty() -> bool:
         return False
 
 
-def print_outcome(outcome: object, *, full: bool, color: bool) -> None:
-    from task_runner.recording.session import TaskOutcome
-
-    assert isinstance(outcome, TaskOutcome)
+def print_outcome(outcome: TaskOutcome, *, full: bool, color: bool) -> None:
     recording = outcome.recording
     if recording is None:  # the task never started: its error says why
         return
