@@ -33,7 +33,6 @@ from task_runner.errors import (
     TemplateError,
     UnresolvedReferenceError,
     did_you_mean,
-    format_path,
 )
 from task_runner.formats import FORMAT_CHECKER
 from task_runner.model import Expect, Pagination, RetryPolicy, Timeout
@@ -44,6 +43,7 @@ from task_runner.workflow.model import (
     TaskSpec,
     WindowSpec,
     Workflow,
+    path_text,
 )
 from task_runner.workflow.params import check_literal_params
 from task_runner.workflow.templating import RUN_VARIABLES, TemplateEngine, is_template
@@ -581,11 +581,3 @@ def parse_expect(raw: Mapping[str, Any] | None) -> Expect:
         max_body_bytes=raw.get("max_body_bytes"),
         checks=tuple(raw.get("checks") or ()),
     )
-
-
-def path_text(path: Sequence[Any]) -> str:
-    """``["tasks", "a", "params", "x"]`` -> ``a.params.x`` (the form users read)."""
-    parts = list(path)
-    if len(parts) >= 2 and parts[0] == "tasks":
-        parts = parts[1:]
-    return format_path(parts)

@@ -7,19 +7,35 @@ for one run. Every object keeps the :class:`SourceLocation` of the YAML it came 
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from task_runner.errors import SourceLocation, UnresolvedReferenceError, did_you_mean
+from task_runner.errors import SourceLocation, UnresolvedReferenceError, did_you_mean, format_path
 from task_runner.model import Expect, Pagination, RetryPolicy, Timeout
 
 if TYPE_CHECKING:
     from task_runner.catalogue import Catalogue, OperationDefinition
     from task_runner.workflow.templating import TemplateEngine
 
-__all__ = ["ConnectionSpec", "InputSpec", "ScheduleSpec", "TaskSpec", "WindowSpec", "Workflow"]
+__all__ = [
+    "ConnectionSpec",
+    "InputSpec",
+    "ScheduleSpec",
+    "TaskSpec",
+    "WindowSpec",
+    "Workflow",
+    "path_text",
+]
+
+
+def path_text(path: Sequence[Any]) -> str:
+    """``["tasks", "a", "params", "x"]`` -> ``a.params.x`` (the form users read)."""
+    parts = list(path)
+    if len(parts) >= 2 and parts[0] == "tasks":
+        parts = parts[1:]
+    return format_path(parts)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ that names the template).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jsonschema.exceptions import ValidationError, best_match
@@ -19,8 +19,9 @@ from task_runner.errors import (
     SchemaValidationError,
     SourceLocation,
     did_you_mean,
-    format_path,
+    raise_if_any,
 )
+from task_runner.workflow.model import path_text
 from task_runner.workflow.templating import is_template
 
 if TYPE_CHECKING:
@@ -53,13 +54,6 @@ def contains_template(value: Any) -> bool:
     if isinstance(value, list):
         return any(contains_template(v) for v in value)
     return is_template(value)
-
-
-def _display_path(path: Sequence[Any]) -> str:
-    parts = list(path)
-    if parts and parts[0] == "tasks":
-        parts = parts[1:]
-    return format_path(parts)
 
 
 def _message(error: ValidationError) -> str:
@@ -117,7 +111,7 @@ def check_literal_params(
             SchemaValidationError(
                 message,
                 location=locate(where, key=key),
-                path=_display_path(where),
+                path=path_text(where),
                 task=task,
                 hint=hint,
             )
@@ -210,14 +204,9 @@ def validate_rendered_params(
             missing = error.message.split("'")[1] if "'" in error.message else ""
             message = f"missing required parameter {missing!r}{_describe(operation, missing)}"
         errors.append(
-            SchemaValidationError(
-                message, location=locate(where), path=_display_path(where), task=task
-            )
+            SchemaValidationError(message, location=locate(where), path=path_text(where), task=task)
         )
-    if errors:
-        from task_runner.errors import raise_if_any
-
-        raise_if_any(errors)
+    raise_if_any(errors)
     return values
 
 

@@ -19,7 +19,7 @@ import os
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -27,7 +27,6 @@ from jsonschema import Draft202012Validator
 from task_runner.errors import (
     InputError,
     SchemaValidationError,
-    SourceLocation,
     UsageError,
     raise_if_any,
 )
@@ -43,7 +42,7 @@ from task_runner.model import (
     Timeout,
 )
 from task_runner.redact import REDACTOR
-from task_runner.workflow.model import TaskSpec, Workflow
+from task_runner.workflow.model import TaskSpec, Workflow, path_text
 from task_runner.workflow.params import coerce, validate_rendered_params
 from task_runner.workflow.request_builder import build_operation_request, build_raw_request
 from task_runner.workflow.templating import Namespace, SecretsNamespace, is_template
@@ -213,7 +212,7 @@ class Preparer:
         except InputError as exc:
             # Where it went wrong is only worked out when something did (the hot path is lean).
             exc.location = exc.location or locate(self.workflow.data, path)
-            exc.path = exc.path or _display(path)
+            exc.path = exc.path or path_text(path)
             raise
 
     def connection(self, name: str) -> ConnectionConfig:
@@ -335,9 +334,6 @@ class Preparer:
             params=params,
         )
 
-    def location(self, task: TaskSpec) -> SourceLocation:
-        return task.location
-
     def _locate_param_error(self, exc: InputError, task: TaskSpec) -> None:
         """Point an error about ``<task>.params.<name>`` at that parameter's value."""
         prefix = f"{task.name}.params."
@@ -355,13 +351,3 @@ def _anonymous_connection(url: str) -> ConnectionConfig:
     return ConnectionConfig(
         name=f"{parts.scheme}://{parts.netloc}", base_url=f"{parts.scheme}://{parts.netloc}"
     )
-
-
-def _display(path: list[Any]) -> str:
-    from task_runner.workflow.loader import path_text
-
-    return path_text(path)
-
-
-def with_base_url(config: ConnectionConfig, base_url: str, auth: AuthConfig) -> ConnectionConfig:
-    return replace(config, base_url=base_url, auth=auth)
