@@ -96,8 +96,3 @@ class RateLimiter:
                 reset=closest.reset_at(now),
                 allowed=allowed,
             )
-
-    def reset(self) -> None:
-        """Forget every budget (tests that need a fresh hour)."""
-        with self._lock:
-            self._budgets.clear()

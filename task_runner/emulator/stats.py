@@ -55,21 +55,6 @@ class Stats:
         with self._lock:
             return list(self._log)
 
-    def snapshot(self) -> dict[str, dict[str, int]]:
-        with self._lock:
-            return {
-                "requests_by_path": dict(self.requests_by_path),
-                "requests_by_status": {str(k): v for k, v in self.requests_by_status.items()},
-                "token_grants": dict(self.token_grants),
-            }
-
-    def reset(self) -> None:
-        with self._lock:
-            self.requests_by_path.clear()
-            self.requests_by_status.clear()
-            self.token_grants.clear()
-            self._log.clear()
-
     def max_requests_in_window(
         self,
         seconds: float,
