@@ -24,36 +24,19 @@ from task_runner.emulator import (
     OTHER_PROJECT_ID,
     Emulator,
 )
+from task_runner.http.clock import FakeClock
+from tests.support import emulator_token, grant_token
 
 IMAGES = "/rest/v1.0/images"
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_750_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+START = 1_750_000_000.0  # the emulator's "now" in the tests that inject a clock
 
 
 @pytest.fixture
 def em() -> Iterator[Emulator]:
     with Emulator(seed=3, images=120) as emulator:
         yield emulator
-
-
-def grant(em: Emulator, **extra: str) -> requests.Response:
-    data = {
-        "grant_type": "client_credentials",
-        "client_id": em.client_id,
-        "client_secret": em.client_secret,
-    }
-    data.update(extra)
-    return requests.post(em.token_url, data=data, timeout=5)
-
-
-def token(em: Emulator) -> str:
-    return str(grant(em).json()["access_token"])
 
 
 def get(
@@ -79,7 +62,7 @@ def ids(em: Emulator, tok: str, **params: Any) -> list[int]:
 
 
 def test_client_credentials_form_and_json_bodies(em: Emulator) -> None:
-    form = grant(em)
+    form = grant_token(em)
     as_json = requests.post(
         em.token_url,
         json={
@@ -121,32 +104,32 @@ def test_client_credentials_with_basic_auth(em: Emulator) -> None:
 def test_token_errors_are_oauth_json(
     em: Emulator, extra: dict[str, str], status: int, error: str
 ) -> None:
-    r = grant(em, **extra)
+    r = grant_token(em, **extra)
     assert r.status_code == status
     assert r.json()["error"] == error
 
 
 def test_refresh_tokens_rotate_and_are_single_use(em: Emulator) -> None:
     first = em.issue_refresh_token()
-    r = grant(em, grant_type="refresh_token", refresh_token=first)
+    r = grant_token(em, grant_type="refresh_token", refresh_token=first)
     assert r.status_code == 200
     body = r.json()
     second = body["refresh_token"]
     assert second != first and body["access_token"]
     assert get(em, body["access_token"]).status_code == 200
     # the spent one is dead even though the client might never have seen the answer
-    again = grant(em, grant_type="refresh_token", refresh_token=first)
+    again = grant_token(em, grant_type="refresh_token", refresh_token=first)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-    assert grant(em, grant_type="refresh_token", refresh_token=second).status_code == 200
+    assert grant_token(em, grant_type="refresh_token", refresh_token=second).status_code == 200
     assert em.stats.token_grants["refresh_token"] == 2
 
 
 def test_token_expires_after_ttl_with_injected_clock() -> None:
-    clock = FakeClock()
-    with Emulator(images=5, token_ttl=60, clock=clock) as em:
-        tok = token(em)
+    clock = FakeClock(START)
+    with Emulator(images=5, token_ttl=60, clock=clock.time) as em:
+        tok = emulator_token(em)
         assert get(em, tok).status_code == 200
-        clock.now += 61
+        clock.advance(61)
         r = get(em, tok)
         assert r.status_code == 401
         assert "expired" in r.json()["errors"]
@@ -154,14 +137,14 @@ def test_token_expires_after_ttl_with_injected_clock() -> None:
 
 
 def test_expire_tokens_kills_every_current_token(em: Emulator) -> None:
-    a, b = token(em), token(em)
+    a, b = emulator_token(em), emulator_token(em)
     assert em.expire_tokens() == 2
     assert get(em, a).status_code == 401 and get(em, b).status_code == 401
-    assert get(em, token(em)).status_code == 200
+    assert get(em, emulator_token(em)).status_code == 200
 
 
 def test_token_info_and_revoke(em: Emulator) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     info = requests.get(
         em.base_url + "/oauth/token/info", headers={"Authorization": f"Bearer {tok}"}, timeout=5
     )
@@ -187,7 +170,7 @@ def test_token_info_and_revoke(em: Emulator) -> None:
     ],
 )
 def test_access_errors(em: Emulator, case: str, status: int, message: str) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     kwargs: dict[str, Any] = {
         "no-token": {"tok": None},
         "bad-token": {"tok": "nope"},
@@ -224,7 +207,7 @@ def test_access_errors(em: Emulator, case: str, status: int, message: str) -> No
     ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()),
 )
 def test_bad_filter_values_are_422_with_json(em: Emulator, params: dict[str, str]) -> None:
-    r = get(em, token(em), **params)
+    r = get(em, emulator_token(em), **params)
     assert r.status_code == 422, r.text
     assert next(iter(params)).split("[]")[0] in r.json()["errors"]
 
@@ -237,7 +220,7 @@ def _ts(text: str) -> dt.datetime:
 
 
 def test_created_at_ranges_in_all_three_forms(em: Emulator) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     everything = em.images_for(MAIN_PROJECT_ID)
     lo = _ts(everything[30]["created_at"])
     hi = _ts(everything[60]["created_at"])
@@ -255,8 +238,8 @@ def test_created_at_ranges_in_all_three_forms(em: Emulator) -> None:
 
 def test_updated_at_and_touch_images_for_incremental_windows() -> None:
     clock = FakeClock(1_760_000_000.0)
-    with Emulator(images=50, clock=clock) as em:
-        tok = token(em)
+    with Emulator(images=50, clock=clock.time) as em:
+        tok = emulator_token(em)
         since = "2025-10-09T00:00:00Z...2030-01-01T00:00:00Z"
         assert ids(em, tok, **{"filters[updated_at]": since}) == []
         touched = em.touch_images(3)
@@ -268,7 +251,7 @@ def test_updated_at_and_touch_images_for_incremental_windows() -> None:
 
 
 def test_log_date_single_day_and_range(em: Emulator) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     mobile = em.images_for(MAIN_PROJECT_ID, view="mobile")
     day = mobile[10]["log_date"]
     assert ids(em, tok, **{"filters[log_date]": day}) == [
@@ -280,7 +263,7 @@ def test_log_date_single_day_and_range(em: Emulator) -> None:
 
 
 def test_bracket_arrays_and_repeated_plain_keys(em: Emulator) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     everything = em.images_for()
     wanted = {101, 103}
     expected = [i["id"] for i in everything if wanted & {t["id"] for t in i["trades"]}]
@@ -293,7 +276,7 @@ def test_bracket_arrays_and_repeated_plain_keys(em: Emulator) -> None:
 
 
 def test_location_filter_with_and_without_sublocations(em: Emulator) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     everything = em.images_for()
     building = next(i["location"] for i in everything if i["location"]["parent_id"] is None)["id"]
     exact = [i["id"] for i in everything if i["location"]["id"] == building]
@@ -313,7 +296,7 @@ def test_location_filter_with_and_without_sublocations(em: Emulator) -> None:
 
 @pytest.mark.parametrize("flag", ["starred", "private"])
 def test_boolean_filters(em: Emulator, flag: str) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     everything = em.images_for()
     expected = [i["id"] for i in everything if i[flag]]
     assert 0 < len(expected) < len(everything)
@@ -322,7 +305,7 @@ def test_boolean_filters(em: Emulator, flag: str) -> None:
 
 
 def test_query_and_category_filters(em: Emulator) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     everything = em.images_for()
     expected = [
         i["id"] for i in everything if "rebar" in (i["filename"] + i["description"]).lower()
@@ -348,7 +331,7 @@ def test_query_and_category_filters(em: Emulator) -> None:
 )
 def test_sort(em: Emulator, sort: str, key: Any) -> None:
     expected = [i["id"] for i in sorted(em.images_for(), key=key)]
-    assert ids(em, token(em), sort=sort) == expected
+    assert ids(em, emulator_token(em), sort=sort) == expected
 
 
 def _neg(ts: str) -> float:
@@ -366,7 +349,7 @@ def _neg(ts: str) -> float:
     ],
 )
 def test_serializer_views(em: Emulator, view: str, present: set[str], absent: set[str]) -> None:
-    r = get(em, token(em), serializer_view=view, per_page=3)
+    r = get(em, emulator_token(em), serializer_view=view, per_page=3)
     item = r.json()[0]
     assert present <= set(item) and not absent & set(item)
     for field in (
@@ -383,7 +366,7 @@ def test_serializer_views(em: Emulator, view: str, present: set[str], absent: se
 
 
 def test_ids_only_is_a_bare_array_of_integers(em: Emulator) -> None:
-    body = get(em, token(em), serializer_view="ids_only", per_page=5).json()
+    body = get(em, emulator_token(em), serializer_view="ids_only", per_page=5).json()
     assert body == [i["id"] for i in em.images_for()[:5]]
 
 
@@ -400,7 +383,7 @@ def walk(em: Emulator, tok: str, **params: Any) -> tuple[list[int], list[request
 
 
 def test_link_walk_returns_every_image_once_with_total_headers(em: Emulator) -> None:
-    got, pages = walk(em, token(em), per_page=25, **{"filters[starred]": "false"})
+    got, pages = walk(em, emulator_token(em), per_page=25, **{"filters[starred]": "false"})
     assert got == [i["id"] for i in em.images_for()]
     assert len(pages) == 5
     first = pages[0]
@@ -412,7 +395,7 @@ def test_link_walk_returns_every_image_once_with_total_headers(em: Emulator) -> 
 
 
 def test_default_per_page_cap_and_pages_past_the_end(em: Emulator) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     r = get(em, tok)
     assert r.headers["Per-Page"] == "100" and len(r.json()) == 100
     assert get(em, tok, per_page=50_000).headers["Per-Page"] == "10000"
@@ -425,14 +408,14 @@ def test_default_per_page_cap_and_pages_past_the_end(em: Emulator) -> None:
 @pytest.mark.parametrize(("mode", "has_last"), [("link", True), ("next-only", False)])
 def test_link_only_modes(mode: str, has_last: bool) -> None:
     with Emulator(images=30, pagination_headers=mode) as em:
-        got, pages = walk(em, token(em), per_page=7)
+        got, pages = walk(em, emulator_token(em), per_page=7)
         assert got == [i["id"] for i in em.images_for()]
         assert "Total" not in pages[0].headers and "Per-Page" not in pages[0].headers
         assert ("last" in pages[0].links) is has_last
 
 
 def test_keep_alive_serves_several_requests_on_one_connection(em: Emulator) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     conn = http.client.HTTPConnection("127.0.0.1", em.port, timeout=5)
     headers = {"Authorization": f"Bearer {tok}", "Procore-Company-Id": str(MAIN_COMPANY_ID)}
     for page in (1, 2, 3):
@@ -446,51 +429,58 @@ def test_keep_alive_serves_several_requests_on_one_connection(em: Emulator) -> N
 
 
 def test_rate_limit_headers_count_down_then_429_plain_text() -> None:
-    clock = FakeClock()
-    with Emulator(images=5, hourly_limit=3, clock=clock) as em:
-        tok = token(em)
+    clock = FakeClock(START)
+    with Emulator(images=5, hourly_limit=3, clock=clock.time) as em:
+        tok = emulator_token(em)
         remaining = [get(em, tok).headers["X-Rate-Limit-Remaining"] for _ in range(3)]
         assert remaining == ["2", "1", "0"]
         r = get(em, tok)
         assert r.status_code == 429
         assert r.headers["Content-Type"].startswith("text/plain") and "Rate limit" in r.text
         assert r.headers["X-Rate-Limit-Limit"] == "3"
-        assert int(r.headers["X-Rate-Limit-Reset"]) == int(clock.now + 3600)
+        assert int(r.headers["X-Rate-Limit-Reset"]) == int(clock.time() + 3600)
         assert r.headers["Retry-After"] == "3600"
         # another company is another budget; a new hour is a new budget
         assert get(em, tok, company=OTHER_COMPANY_ID).headers["X-Rate-Limit-Remaining"] == "2"
-        clock.now += 3600
+        clock.advance(3600)
         assert get(em, tok).status_code == 200
 
 
 def test_spike_window_is_reported_when_closer() -> None:
-    clock = FakeClock()
+    clock = FakeClock(START)
     with Emulator(
-        images=5, hourly_limit=100, spike_limit=2, spike_window=10, clock=clock, retry_after=False
+        images=5,
+        hourly_limit=100,
+        spike_limit=2,
+        spike_window=10,
+        clock=clock.time,
+        retry_after=False,
     ) as em:
-        tok = token(em)
+        tok = emulator_token(em)
         r = get(em, tok)
         assert r.headers["X-Rate-Limit-Limit"] == "2" and r.headers["X-Rate-Limit-Remaining"] == "1"
         get(em, tok)
         blocked = get(em, tok)
         assert blocked.status_code == 429 and "Retry-After" not in blocked.headers
-        assert blocked.headers["X-Rate-Limit-Reset"] == str(int(clock.now + 10))
-        clock.now += 10
+        assert blocked.headers["X-Rate-Limit-Reset"] == str(int(clock.time() + 10))
+        clock.advance(10)
         again = get(em, tok)
         assert again.status_code == 200 and again.headers["X-Rate-Limit-Remaining"] == "1"
 
 
 def test_rate_limit_headers_can_be_switched_off() -> None:
     with Emulator(images=5, rate_limit_headers=False) as em:
-        assert not any(h.lower().startswith("x-rate-limit") for h in get(em, token(em)).headers)
+        assert not any(
+            h.lower().startswith("x-rate-limit") for h in get(em, emulator_token(em)).headers
+        )
 
 
 def test_request_log_and_max_requests_in_window() -> None:
-    clock = FakeClock()
-    with Emulator(images=5, clock=clock) as em:
-        tok = token(em)
-        for step in (0, 1, 2, 15, 16):
-            clock.now = 1_750_000_000.0 + step
+    clock = FakeClock(START)
+    with Emulator(images=5, clock=clock.time) as em:
+        tok = emulator_token(em)
+        for gap in (0, 1, 1, 13, 1):  # requests at START + 0, 1, 2, 15 and 16 s
+            clock.advance(gap)
             get(em, tok)
         assert em.max_requests_in_window(10, use_clock=True) == 3
         assert em.max_requests_in_window(100, use_clock=True) == 5
@@ -512,14 +502,14 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
     ):
         assert a.images_for() == b.images_for()
         assert a.images_for() != c.images_for()
-        served = get(a, token(a), per_page=40).json()
+        served = get(a, emulator_token(a), per_page=40).json()
         assert served == b.images_for()
 
 
 def test_other_projects_exist_and_large_datasets_are_cheap() -> None:
     with Emulator(images=100_000) as em:
         assert em.project_ids[0] == MAIN_PROJECT_ID and len(em.project_ids) >= 3
-        tok = token(em)
+        tok = emulator_token(em)
         r = get(em, tok, page=999, per_page=100)
         assert r.headers["Total"] == "100000" and len(r.json()) == 100
         assert len(get(em, tok, project_id=778).json()) > 0

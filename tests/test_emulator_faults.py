@@ -16,35 +16,16 @@ from hypothesis import strategies as st
 from task_runner.emulator import MAIN_COMPANY_ID, Emulator, FaultSpec, parse_faults
 from task_runner.emulator.faults import FAULT_KINDS, FaultRule, Selector
 from task_runner.errors import UsageError
+from task_runner.http.clock import FakeClock
+from tests.support import emulator_token, grant_token
 
 IMAGES = "/rest/v1.0/images"
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_750_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def em() -> Iterator[Emulator]:
-    with Emulator(seed=1, images=30, clock=FakeClock()) as emulator:
+    with Emulator(seed=1, images=30, clock=FakeClock(1_750_000_000.0).time) as emulator:
         yield emulator
-
-
-def token(em: Emulator) -> str:
-    r = requests.post(
-        em.token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": em.client_id,
-            "client_secret": em.client_secret,
-        },
-        timeout=5,
-    )
-    return str(r.json()["access_token"])
 
 
 def get(em: Emulator, tok: str, session: Any = requests, **kwargs: Any) -> requests.Response:
@@ -163,7 +144,7 @@ def test_parser_never_raises_anything_but_usage_error(text: str) -> None:
 
 def test_503_with_retry_after_on_the_third_request(em: Emulator) -> None:
     em.set_faults("503:retry-after=2@3")
-    tok = token(em)
+    tok = emulator_token(em)
     statuses = [get(em, tok) for _ in range(4)]
     assert [r.status_code for r in statuses] == [200, 200, 503, 200]
     assert statuses[2].headers["Retry-After"] == "2"
@@ -172,7 +153,7 @@ def test_503_with_retry_after_on_the_third_request(em: Emulator) -> None:
 
 def test_429_with_only_rate_limit_reset(em: Emulator) -> None:
     em.set_faults("429:reset=7@1")
-    r = get(em, token(em))
+    r = get(em, emulator_token(em))
     assert r.status_code == 429 and r.headers["Content-Type"].startswith("text/plain")
     assert "Retry-After" not in r.headers
     assert r.headers["X-Rate-Limit-Remaining"] == "0"
@@ -181,7 +162,7 @@ def test_429_with_only_rate_limit_reset(em: Emulator) -> None:
 
 def test_429_with_retry_after_as_http_date(em: Emulator) -> None:
     em.set_faults("429:retry-after-date=30@1")
-    r = get(em, token(em))
+    r = get(em, emulator_token(em))
     when = email.utils.parsedate_to_datetime(r.headers["Retry-After"])
     assert when.timestamp() == int(em.clock() + 30)
 
@@ -189,14 +170,14 @@ def test_429_with_retry_after_as_http_date(em: Emulator) -> None:
 @pytest.mark.parametrize("status", [500, 502, 504])
 def test_server_errors(em: Emulator, status: int) -> None:
     em.set_faults(f"{status}@1")
-    tok = token(em)
+    tok = emulator_token(em)
     assert get(em, tok).status_code == status
     assert get(em, tok).status_code == 200
 
 
 def test_reset_closes_without_a_response_and_the_next_request_works(em: Emulator) -> None:
     em.set_faults("reset@1")
-    tok = token(em)
+    tok = emulator_token(em)
     with requests.Session() as session:
         with pytest.raises(requests.ConnectionError):
             get(em, tok, session)
@@ -207,18 +188,18 @@ def test_reset_closes_without_a_response_and_the_next_request_works(em: Emulator
 def test_slow_response_trips_a_read_timeout(em: Emulator) -> None:
     em.set_faults("slow:delay=3@1")
     with pytest.raises(requests.ReadTimeout):
-        get(em, token(em), timeout=(2, 0.2))
+        get(em, emulator_token(em), timeout=(2, 0.2))
 
 
 def test_truncated_body_is_an_error_for_the_client(em: Emulator) -> None:
     em.set_faults("truncate@1")
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        get(em, token(em))
+        get(em, emulator_token(em))
 
 
 def test_invalid_json_with_status_200(em: Emulator) -> None:
     em.set_faults("invalid-json@1")
-    r = get(em, token(em))
+    r = get(em, emulator_token(em))
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
     with pytest.raises(json.JSONDecodeError):
         json.loads(r.text)
@@ -226,13 +207,13 @@ def test_invalid_json_with_status_200(em: Emulator) -> None:
 
 def test_oversize_pads_a_valid_body(em: Emulator) -> None:
     em.set_faults("oversize:bytes=200000@1")
-    r = get(em, token(em))
+    r = get(em, emulator_token(em))
     assert len(r.content) == 200_000 and len(r.json()) == 10
 
 
 def test_redirect_to_another_host_does_not_carry_the_token(em: Emulator) -> None:
     em.set_faults("redirect@1,2")
-    tok = token(em)
+    tok = emulator_token(em)
     first = get(em, tok, allow_redirects=False)
     assert first.status_code == 302 and first.headers["Location"].startswith(
         f"http://localhost:{em.port}/"
@@ -245,13 +226,13 @@ def test_redirect_to_another_host_does_not_carry_the_token(em: Emulator) -> None
 
 def test_expire_token_mid_run(em: Emulator) -> None:
     em.set_faults("expire-token@2")
-    tok = token(em)
+    tok = emulator_token(em)
     assert [get(em, tok).status_code for _ in range(3)] == [200, 401, 401]
-    assert get(em, token(em)).status_code == 200
+    assert get(em, emulator_token(em)).status_code == 200
 
 
 def test_set_faults_restarts_numbering_and_clears(em: Emulator) -> None:
-    tok = token(em)
+    tok = emulator_token(em)
     get(em, tok)
     em.set_faults("500@1")
     assert get(em, tok).status_code == 500
@@ -267,17 +248,11 @@ def test_constructor_accepts_spec_text_and_rejects_bad_specs() -> None:
 
 def test_token_endpoint_faults_are_counted_separately(em: Emulator) -> None:
     em.set_faults("503:on=token,retry-after=4@1;reset:on=token@2;500@1")
-    url = em.token_url
-    data = {
-        "grant_type": "client_credentials",
-        "client_id": em.client_id,
-        "client_secret": em.client_secret,
-    }
-    first = requests.post(url, data=data, timeout=5)
+    first = grant_token(em)
     assert first.status_code == 503 and first.headers["Retry-After"] == "4"
     with pytest.raises(requests.ConnectionError):
-        requests.post(url, data=data, timeout=5)
-    tok = requests.post(url, data=data, timeout=5).json()["access_token"]
+        grant_token(em)
+    tok = grant_token(em).json()["access_token"]
     assert get(em, tok).status_code == 500  # the images counter starts on its own
     assert get(em, tok).status_code == 200
     assert em.stats.token_grants["client_credentials"] == 1
