@@ -72,11 +72,10 @@ def definitions_dirs(args: argparse.Namespace) -> list[str]:
 def parse_inputs(pairs: Sequence[str]) -> dict[str, Any]:
     """``["project_id=777", "name=x"]`` -> ``{"project_id": 777, "name": "x"}``.
 
-    Values are parsed as YAML scalars (``true``, ``12``, ``2024-01-01`` stays a string so
-    that dates reach templates unchanged).
+    Each VALUE is read as YAML (``true``, ``12``, ``[1, 2]``); what YAML cannot read, and
+    dates and timestamps, stay the text the user typed (``2024-01-01`` reaches templates
+    unchanged). Only ``null`` or ``~`` give None; an empty VALUE is ``""``.
     """
-    import yaml
-
     result: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -85,16 +84,24 @@ def parse_inputs(pairs: Sequence[str]) -> dict[str, Any]:
             raise UsageError(
                 f"--input {pair!r} is not KEY=VALUE", hint="write it like --input project_id=777"
             )
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        if isinstance(value, (dict, list)) or value is None:
-            value = raw if value is None and raw.strip() not in ("null", "~") else value
-        if not isinstance(value, (str, int, float, bool, list, dict)) and value is not None:
-            value = raw  # dates and timestamps stay as the user typed them
-        result[key] = value
+        result[key] = _input_value(raw)
     return result
+
+
+def _input_value(raw: str) -> Any:
+    import yaml
+
+    if not raw.strip():
+        return ""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if value is None:  # "Null" or a lone "# comment" is text, not a missing value
+        return None if raw.strip() in ("null", "~") else raw
+    if isinstance(value, (str, int, float, bool, list, dict)):
+        return value
+    return raw  # dates, timestamps, binary: as the user typed them
 
 
 def dump_json(obj: Any) -> str:
