@@ -100,19 +100,18 @@ def build_operation_request(
     for name, value in params.items():
         param = operation.param(name)
         where = param.location if param else "query"
+        # A body field that shares its name with another parameter is keyed `body.<name>`
+        # in params; wire_name is its name on the wire (in the JSON body or the query).
+        wire = (param.wire_name if param else None) or name
         if where == "path":
             path_values[name] = _path_segment(name, value, task=task)
         elif where == "header":
             headers[name] = encode_scalar(value)
         elif where == "body":
-            # A body field that shares its name with another parameter is keyed
-            # `body.<name>` in params; wire_name is its name in the JSON body.
-            body[(param.wire_name if param is not None and param.wire_name else name)] = value
+            body[wire] = value
         else:
             brackets = (param.schema.get("type") == "array") if param else True
-            query.extend(
-                encode_query(param.wire_name or name if param else name, value, brackets=brackets)
-            )
+            query.extend(encode_query(wire, value, brackets=brackets))
     path = _PATH_PARAM.sub(lambda m: path_values.get(m.group(1), m.group(0)), operation.path)
     url = join_url(connection.base_url, path)
     final = urlsplit(url)
@@ -155,7 +154,8 @@ def build_raw_request(
         headers.update(connection.headers)
         scheme, host = check_base_url(connection.base_url, task=task)
         if url.startswith(("http://", "https://")):
-            if (urlsplit(url).scheme, urlsplit(url).netloc) != (scheme, host):
+            given = urlsplit(url)
+            if (given.scheme, given.netloc) != (scheme, host):
                 raise TemplateError(
                     f"request URL {url!r} leaves the connection's host {host}",
                     task=task,
