@@ -18,9 +18,9 @@ mistakes: exit 2) returns ``{"run_id", "workflow", "status": "error", "exit_code
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -90,23 +90,14 @@ def execute_run(
         done = recorded_result(client, run_id)
         if done is not None:  # the delivery we waited for finished it
             return done
-        if exclusive and workflow_name:
-            guard = Lease(client, f"active:{workflow_name}", value=f"{run_id}|{uuid.uuid4().hex}")
-            if not guard.acquire(take_over=f"{run_id}|"):
-                return _skipped(run_id, workflow_name, trigger, guard.holder())
-            with guard.renewing(on_lost=cancel.set):
-                data = _run(
-                    workflow,
-                    inputs,
-                    run_id,
-                    trigger,
-                    scheduled_at,
-                    content,
-                    definitions,
-                    client,
-                    cancel,
+        with contextlib.ExitStack() as scope:
+            if exclusive and workflow_name:
+                guard = Lease(
+                    client, f"active:{workflow_name}", value=f"{run_id}|{uuid.uuid4().hex}"
                 )
-        else:
+                if not guard.acquire(take_over=f"{run_id}|"):
+                    return _skipped(run_id, workflow_name, trigger, guard.holder())
+                scope.enter_context(guard.renewing(on_lost=cancel.set))
             data = _run(
                 workflow,
                 inputs,
@@ -137,37 +128,23 @@ def _run(
     from task_runner.runner.executor import ExecutionOptions
     from task_runner.runner.service import run_workflow_file
 
-    options = ExecutionOptions(client_factory=redis_client_factory(client), cancel=cancel)
-    wanted: dict[str, Any] = {
-        "definitions": list(definitions),
-        "options": options,
-        "cancel": cancel,
-        "trigger": trigger,
-        "run_id": run_id,
-        "scheduled_at": _parse_moment(scheduled_at),
-    }
+    options = ExecutionOptions(client_factory=redis_client_factory(client))
     try:
         path = materialise(workflow, content)
-        result = run_workflow_file(path, dict(inputs), **_supported(run_workflow_file, wanted))
+        result = run_workflow_file(
+            path,
+            dict(inputs),
+            definitions=list(definitions),
+            options=options,
+            cancel=cancel,
+            trigger=trigger,
+            run_id=run_id,
+            scheduled_at=_parse_moment(scheduled_at),
+        )
     except TaskRunnerError as exc:
         log.warning("run %s could not run: %s", run_id, REDACTOR.redact(exc.format()))
         return error_payload(exc, run_id=run_id, workflow=workflow)
     return result.to_json()  # type: ignore[no-any-return]
-
-
-def _supported(function: Any, wanted: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments ``function`` accepts; the others are logged once per run.
-
-    The service grows parameters (trigger, run id, schedule time) over time; a worker
-    built against an older one still runs the workflow rather than failing every run.
-    """
-    params = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return wanted
-    missing = sorted(k for k in wanted if k not in params)
-    if missing:
-        log.warning("run_workflow_file does not take %s yet; ignoring them", ", ".join(missing))
-    return {k: v for k, v in wanted.items() if k in params}
 
 
 def materialise(workflow: str, content: str | None) -> Path:
