@@ -100,6 +100,18 @@ def test_recordings_har_command_writes_the_same_export(
     assert json.loads(capsys.readouterr().out) == first
 
 
+def test_an_unwritable_har_path_is_an_error_not_a_crash(
+    recorded: tuple[Path, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "taken").write_text("a file, so no folder can be made here")
+    capsys.readouterr()
+    code = main(["recordings", "har", "har-check/photos", "--out", "taken/x.har"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "cannot write the HAR file taken/x.har" in err
+    assert "internal error" not in err
+
+
 _text = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=20)
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | _text,

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import task_runner
+from task_runner.errors import OutputError
 from task_runner.recording.store import atomic_write_text
 from task_runner.redact import REDACTOR
 
@@ -138,7 +139,13 @@ def har_text(har: Mapping[str, Any]) -> str:
 
 
 def write_har(har: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``har`` atomically (temp file + rename) and return the path."""
+    """Write ``har`` atomically (temp file + rename) and return the path.
+
+    A path that cannot be written is an :class:`OutputError` (the user's to fix), not a crash.
+    """
     target = Path(path)
-    atomic_write_text(target, har_text(har))
+    try:
+        atomic_write_text(target, har_text(har))
+    except OSError as exc:
+        raise OutputError(f"cannot write the HAR file {target}: {exc.strerror or exc}") from exc
     return target
