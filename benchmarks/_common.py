@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROOT", "Result", "median_time", "paired_times", "skipped", "write_file"]
+__all__ = ["ROOT", "Result", "items_workflow", "paired_times", "skipped", "write_file"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,16 +54,6 @@ def skipped(name: str, unit: str, goal: str, reason: str) -> Result:
     return Result(name, None, unit, None, goal, None, detail=reason, skipped=reason)
 
 
-def median_time(action: Callable[[], object], repeats: int) -> float:
-    """The median wall time of ``repeats`` calls of ``action``."""
-    times = []
-    for _ in range(max(1, repeats)):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def paired_times(
     subject: Callable[[], object], baseline: Callable[[], object], repeats: int
 ) -> tuple[float, float]:
@@ -86,3 +76,37 @@ def write_file(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def items_workflow(
+    path: Path,
+    name: str,
+    base_url: str,
+    *,
+    per_page: int,
+    max_concurrency: int | None = None,
+    paginate: str | None = None,
+    jsonl: str | None = None,
+    schedule: str | None = None,
+) -> Path:
+    """Write a workflow with one task ``fetch``: ``GET /items?per_page=N`` on a connection
+    ``local`` at ``base_url`` (the :class:`~benchmarks._server.ItemServer`). ``paginate``,
+    ``schedule`` (YAML flow text) and the ``jsonl`` output are added when given, and
+    ``max_concurrency`` caps the connection."""
+    lines = [f"name: {name}"]
+    if schedule is not None:
+        lines.append(f"schedule: {schedule}")
+    lines += ["connections:", "  local:", f'    base_url: "{base_url}"']
+    if max_concurrency is not None:
+        lines.append(f"    max_concurrency: {max_concurrency}")
+    lines += [
+        "tasks:",
+        "  fetch:",
+        "    connection: local",
+        f"    request: {{method: GET, url: /items, query: {{per_page: {per_page}}}}}",
+    ]
+    if paginate is not None:
+        lines.append(f"    paginate: {paginate}")
+    if jsonl is not None:
+        lines += ["    output:", f'      jsonl: "{jsonl}"']
+    return write_file(path, "\n".join(lines) + "\n")

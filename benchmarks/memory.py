@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks._common import Result, write_file
+from benchmarks._common import Result, items_workflow
 from benchmarks._server import ItemServer
 
 NAME, UNIT, GOAL, LIMIT = "memory", "x", "<= 1.2x", 1.2
@@ -23,20 +23,13 @@ PER_PAGE = 1_000
 
 
 def _workflow(directory: Path, base_url: str) -> Path:
-    return write_file(
+    return items_workflow(
         directory / "memory.yaml",
-        f"""name: bench-memory
-connections:
-  local:
-    base_url: "{base_url}"
-tasks:
-  fetch:
-    connection: local
-    request: {{method: GET, url: /items, query: {{per_page: {PER_PAGE}}}}}
-    paginate: all
-    output:
-      jsonl: "{directory}/out/items.jsonl"
-""",
+        "bench-memory",
+        base_url,
+        per_page=PER_PAGE,
+        paginate="all",
+        jsonl=f"{directory}/out/items.jsonl",
     )
 
 

@@ -16,26 +16,20 @@ from pathlib import Path
 
 import requests
 
-from benchmarks._common import Result, paired_times, write_file
+from benchmarks._common import Result, items_workflow, paired_times
 from benchmarks._server import ItemServer
 
 NAME, UNIT, GOAL, LIMIT = "overhead", "x", "<= 1.10x", 1.10
 
 
 def _workflow(directory: Path, base_url: str) -> Path:
-    return write_file(
+    return items_workflow(
         directory / "overhead.yaml",
-        f"""name: bench-overhead
-connections:
-  local:
-    base_url: "{base_url}"
-    max_concurrency: 1
-tasks:
-  fetch:
-    connection: local
-    request: {{method: GET, url: /items, query: {{per_page: 1}}}}
-    paginate: {{pages: all, max_concurrency: 1}}
-""",
+        "bench-overhead",
+        base_url,
+        per_page=1,
+        max_concurrency=1,
+        paginate="{pages: all, max_concurrency: 1}",
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks._common import Result, paired_times, write_file
+from benchmarks._common import Result, items_workflow, paired_times
 from benchmarks._server import ItemServer
 
 NAME, UNIT, GOAL, LIMIT = "pagination", "x faster", ">= 6x", 6.0
@@ -22,19 +22,13 @@ PER_PAGE, CONCURRENCY = 10, 10
 
 
 def _workflow(directory: Path, base_url: str) -> Path:
-    return write_file(
+    return items_workflow(
         directory / "pagination.yaml",
-        f"""name: bench-pagination
-connections:
-  local:
-    base_url: "{base_url}"
-    max_concurrency: {CONCURRENCY}
-tasks:
-  fetch:
-    connection: local
-    request: {{method: GET, url: /items, query: {{per_page: {PER_PAGE}}}}}
-    paginate: {{pages: all, max_concurrency: {CONCURRENCY}}}
-""",
+        "bench-pagination",
+        base_url,
+        per_page=PER_PAGE,
+        max_concurrency=CONCURRENCY,
+        paginate=f"{{pages: all, max_concurrency: {CONCURRENCY}}}",
     )
 
 

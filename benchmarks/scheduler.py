@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import Result, skipped, write_file
+from benchmarks._common import Result, items_workflow, skipped
 from benchmarks._server import ItemServer
 
 NAME, UNIT, GOAL, LIMIT = "scheduler", "s", "<= 1 s", 1.0
@@ -34,18 +34,12 @@ def _available() -> bool:
 
 def _write_workflows(directory: Path, count: int, every: int, base_url: str) -> None:
     for number in range(count):
-        write_file(
+        items_workflow(
             directory / f"wf{number:04d}.yaml",
-            f"""name: bench-every-{number:04d}
-schedule: {{every: {every}s, misfire_grace: 60s}}
-connections:
-  local:
-    base_url: "{base_url}"
-tasks:
-  fetch:
-    connection: local
-    request: {{method: GET, url: /items, query: {{per_page: 1}}}}
-""",
+            f"bench-every-{number:04d}",
+            base_url,
+            per_page=1,
+            schedule=f"{{every: {every}s, misfire_grace: 60s}}",
         )
 
 
