@@ -17,7 +17,7 @@ import sys
 import traceback
 from typing import Any
 
-from benchmarks._common import Result
+from benchmarks._common import Result, skipped
 
 #: (result name, module) in report order.
 BENCHMARKS = (
@@ -36,11 +36,9 @@ def _run_one(module_name: str, quick: bool) -> tuple[Result, bool]:
     try:
         return module.run(quick), True
     except Exception as exc:  # report it and keep measuring the others
-        reason = f"error: {type(exc).__name__}: {exc}"
         traceback.print_exc(file=sys.stderr)
-        result = Result(module.NAME, None, module.UNIT, None, module.GOAL, None, detail=reason)
-        result.skipped = reason
-        return result, False
+        reason = f"error: {type(exc).__name__}: {exc}"
+        return skipped(module.NAME, module.UNIT, module.GOAL, reason), False
 
 
 def machine() -> dict[str, Any]:
