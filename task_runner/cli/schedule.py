@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from task_runner.cli.common import add_definitions_option, add_input_option, definitions_dirs
+
+if TYPE_CHECKING:
+    from task_runner.scheduling import WorkflowScheduler
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -106,15 +110,12 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_until_signalled(scheduler: object) -> int:
+def _run_until_signalled(scheduler: WorkflowScheduler) -> int:
     """Run until SIGTERM/SIGINT; return how many runs had to be recorded as interrupted."""
     import logging
     import signal
     import threading
 
-    from task_runner.scheduling import WorkflowScheduler
-
-    assert isinstance(scheduler, WorkflowScheduler)
     stop = threading.Event()
     received: list[str] = []
 
