@@ -172,7 +172,7 @@ class Client:
                 get, pagination, per_page_hint=per_page, on_total=lambda n: total.__setitem__(0, n)
             )
         items = 0
-        with task_context(request.task) if request.task else contextlib.nullcontext():
+        with _task_scope(request):
             for done, page in enumerate(pages, start=1):
                 items += len(page.items)
                 if on_page is not None:
@@ -192,51 +192,42 @@ class Client:
         expect: Expect,
         on_wait: Callable[[float], None] | None,
     ) -> Page:
-        with task_context(request.task) if request.task else contextlib.nullcontext():
-            return self._page_in_context(request, number, url, retry, timeout, expect, on_wait)
+        """One page (or the one response), with retries; errors name the task."""
+        with _task_scope(request):
+            target = self._url(url or request.url)
+            params = None if url else request.query
+            attempts: list[Attempt] = []
 
-    def _page_in_context(
-        self,
-        request: PreparedRequest,
-        number: int,
-        url: str | None,
-        retry: RetryPolicy,
-        timeout: Timeout,
-        expect: Expect,
-        on_wait: Callable[[float], None] | None,
-    ) -> Page:
-        target = self._url(url or request.url)
-        params = None if url else request.query
-        attempts: list[Attempt] = []
+            def attempt() -> _Answer:
+                raw = self._authed(
+                    request, target, params, timeout, expect, retry.max_wait, on_wait
+                )
+                return _Answer(raw, decode_body(raw, strict=expect.accepts(raw.status)))
 
-        def attempt() -> _Answer:
-            raw = self._authed(request, target, params, timeout, expect, retry.max_wait, on_wait)
-            return _Answer(raw, decode_body(raw, strict=expect.accepts(raw.status)))
-
-        answer: _Answer = call_with_retry(
-            attempt,
-            policy=retry,
-            method=request.method,
-            clock=self.clock,
-            attempts=attempts,
-            rng=self.rng,
-            page=number,
-            on_wait=on_wait,
-        )
-        raw = answer.raw
-        if not expect.accepts(raw.status):
-            raise _status_error(request, raw, number)
-        return Page(
-            number=number,
-            status=raw.status,
-            reason=raw.reason,
-            headers=dict(raw.headers),
-            body=answer.body,
-            items=extract_items(answer.body),
-            elapsed=sum(a.elapsed for a in attempts),
-            url=raw.url,
-            attempts=attempts,
-        )
+            answer: _Answer = call_with_retry(
+                attempt,
+                policy=retry,
+                method=request.method,
+                clock=self.clock,
+                attempts=attempts,
+                rng=self.rng,
+                page=number,
+                on_wait=on_wait,
+            )
+            raw = answer.raw
+            if not expect.accepts(raw.status):
+                raise _status_error(request, raw, number)
+            return Page(
+                number=number,
+                status=raw.status,
+                reason=raw.reason,
+                headers=dict(raw.headers),
+                body=answer.body,
+                items=extract_items(answer.body),
+                elapsed=sum(a.elapsed for a in attempts),
+                url=raw.url,
+                attempts=attempts,
+            )
 
     def _authed(
         self,
@@ -295,6 +286,11 @@ class Client:
                 f"{self.connection.name}'s host or in its allowed_hosts"
             )
         return absolute
+
+
+def _task_scope(request: PreparedRequest) -> contextlib.AbstractContextManager[None]:
+    """Errors raised inside name the request's task (when it belongs to one)."""
+    return task_context(request.task) if request.task else contextlib.nullcontext()
 
 
 def _waiter(
