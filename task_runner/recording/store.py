@@ -134,10 +134,7 @@ class RecordingStore:
             base = base / safe_name(workflow)
             if task:
                 base = base / safe_name(task)
-        if not base.is_dir():
-            return []
-        found = [p for p in base.rglob("*.json") if not p.name.startswith(".")]
-        return sorted(found, key=lambda p: (p.name, str(p)))
+        return _recording_files(base)
 
     def latest(self, workflow: str, task: str) -> Path | None:
         paths = self.paths(workflow, task)
@@ -175,13 +172,9 @@ class RecordingStore:
         for candidate in (Path(ref), self.root / ref, self.root / f"{ref}.json"):
             if candidate.is_file():
                 return candidate
-            if candidate.is_dir():
-                found = sorted(
-                    (p for p in candidate.rglob("*.json") if not p.name.startswith(".")),
-                    key=lambda p: p.name,
-                )
-                if found:
-                    return found[-1]
+            found = _recording_files(candidate)
+            if found:
+                return found[-1]
         raise UsageError(
             f"no recording {str(ref)!r}",
             hint=f"give a file, or WORKFLOW/TASK under {self.root}; "
@@ -197,3 +190,11 @@ class RecordingStore:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise LoadError(f"{path} is not a task-runner recording")
         return data
+
+
+def _recording_files(folder: Path) -> list[Path]:
+    """The recordings under ``folder``, oldest first (names are UTC times); dot-temp files skipped."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.rglob("*.json") if not p.name.startswith(".")]
+    return sorted(found, key=lambda p: (p.name, str(p)))
