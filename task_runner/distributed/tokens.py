@@ -141,11 +141,4 @@ class RedisTokenStore:
             ) from None
 
     def save(self, tokens: StoredTokens) -> None:
-        REDACTOR.add(tokens.refresh_token)
-        REDACTOR.add(tokens.access_token)
-        payload = {
-            "refresh_token": tokens.refresh_token,
-            "access_token": tokens.access_token,
-            "refresh_at": tokens.refresh_at,
-        }
-        self.client.set(self._data_key, json.dumps(payload))
+        self.client.set(self._data_key, tokens.to_json())

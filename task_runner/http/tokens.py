@@ -92,9 +92,20 @@ class StoredTokens:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError("not a token record") from exc
-        REDACTOR.add(tokens.refresh_token)
-        REDACTOR.add(tokens.access_token)
+        _register(tokens)
         return tokens
+
+    def to_json(self) -> str:
+        """The record every store writes (what :meth:`from_json` reads); the tokens are
+        registered with the redactor first."""
+        _register(self)
+        return json.dumps(
+            {
+                "refresh_token": self.refresh_token,
+                "access_token": self.access_token,
+                "refresh_at": self.refresh_at,
+            }
+        )
 
 
 class TokenCache(Protocol):
@@ -211,19 +222,14 @@ class FileTokenStore:
 
     def save(self, tokens: StoredTokens) -> None:
         """Write the file so that a crash leaves either the old or the new one whole."""
-        _register(tokens)
-        data = {
-            "refresh_token": tokens.refresh_token,
-            "access_token": tokens.access_token,
-            "refresh_at": tokens.refresh_at,
-        }
+        text = tokens.to_json()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(
             dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
         )
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh)
+                fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o600)
