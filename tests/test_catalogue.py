@@ -140,6 +140,18 @@ def test_procore_profile() -> None:
     assert Catalogue.load().profile("nope") is None
 
 
+def test_a_profile_is_read_once_per_catalogue(tmp_path: Path) -> None:
+    folder = tmp_path / "acme"
+    folder.mkdir()
+    profile_file = folder / "profile.yaml"
+    profile_file.write_text("environments: {prod: {api_base_url: https://api.acme.test}}\n")
+    catalogue = Catalogue.load([str(tmp_path)])
+    first = catalogue.profile("acme")
+    profile_file.unlink()  # every workflow loaded with this catalogue asks again
+    assert first is not None and catalogue.profile("acme") is first
+    assert first.base_url() == "https://api.acme.test"
+
+
 @pytest.mark.parametrize("query", ["photos", "Photo", "pictures", "images", "image"])
 def test_search_finds_images_by_the_words_people_use(query: str) -> None:
     from task_runner.catalogue import Catalogue

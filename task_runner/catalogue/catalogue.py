@@ -179,6 +179,7 @@ class Catalogue:
         self.folders = tuple(folders)
         self._files: dict[str, tuple[Path, Path]] = {}  # id -> (file, folder)
         self._cache: dict[str, OperationDefinition] = {}
+        self._profiles: dict[str, ApiProfile | None] = {}
         for folder in self.folders:
             for path in sorted([*folder.glob("*.json"), *folder.glob("*/*.json")]):
                 if path.name not in PROFILE_NAMES and not path.name.endswith(".schema.json"):
@@ -242,7 +243,16 @@ class Catalogue:
         return [d for s, _, d in sorted(scored, key=lambda t: (-t[0], t[1])) if s > 0]
 
     def profile(self, api: str) -> ApiProfile | None:
-        """The API profile of ``api`` from the last folder that has one, or None."""
+        """The API profile of ``api`` from the last folder that has one, or None.
+
+        Read once per catalogue, like definitions: every connection of every workflow
+        loaded with this catalogue asks for it.
+        """
+        if api not in self._profiles:
+            self._profiles[api] = self._read_profile(api)
+        return self._profiles[api]
+
+    def _read_profile(self, api: str) -> ApiProfile | None:
         from task_runner.catalogue.profile import load_profile
 
         for folder in reversed(self.folders):
