@@ -127,11 +127,20 @@ def run_workflow(
 
 
 class _RedactingFilter(logging.Filter):
-    """Worker logs go through the redactor like everything else task-runner writes."""
+    """Worker logs go through the redactor like everything else task-runner writes.
+
+    The traceback too: Celery logs a run's unexpected exception with ``exc_info``, and
+    the formatter would print the exception's text (redacted in the message) again,
+    raw, as the traceback's last line. The formatter uses a filled-in ``exc_text``.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = REDACTOR.redact(record.getMessage())
         record.args = None
+        if isinstance(record.exc_info, tuple) and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = REDACTOR.redact(record.exc_text)
         return True
 
 

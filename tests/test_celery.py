@@ -349,3 +349,30 @@ def test_lease_is_exclusive_renewed_and_expires(rdb: Any) -> None:
 def _url(client: Any) -> str:
     kwargs = client.connection_pool.connection_kwargs
     return f"redis://{kwargs['host']}:{kwargs['port']}/0"
+
+
+def test_worker_log_filter_redacts_the_traceback_too() -> None:
+    import io
+    import logging
+
+    from task_runner.celery_app import _RedactingFilter
+    from task_runner.redact import REDACTOR
+
+    secret = "worker-log-secret-4711"
+    REDACTOR.add(secret)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(_RedactingFilter())
+    logger = logging.getLogger("tests.celery.redact")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise ValueError(f"token {secret} rejected")
+        except ValueError:
+            logger.exception("run failed: %s", secret)
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "Traceback" in text and "ValueError: token *** rejected" in text
+    assert secret not in text
