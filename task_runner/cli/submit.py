@@ -82,13 +82,11 @@ def _report(data: dict[str, Any], output: str) -> int:
     from task_runner.cli.run import print_summary
     from task_runner.runner.result import RunResult
 
-    if data.get("status") == "error":
-        if output == "json":
-            out(dump_json(data))
-        err(str(data.get("message") or "the run could not start"))
-        return int(data.get("exit_code") or 1)
     if output == "json":
         out(dump_json(data))
+    if data.get("status") == "error":
+        err(str(data.get("message") or "the run could not start"))
+        return int(data.get("exit_code") or 1)
     result = RunResult.from_json(data)
     if output != "json":
         print_summary(result)
