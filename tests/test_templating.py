@@ -319,3 +319,15 @@ def test_references_are_found_statically(engine: TemplateEngine) -> None:
         ("secrets", "S"),
         ("foo", None),
     }
+
+
+def test_analyse_gives_references_and_private_attributes_from_one_parse(
+    engine: TemplateEngine,
+) -> None:
+    source = "{{ inputs.a.__class__ }}{{ tasks.t.output['_x'] }}"
+    assert engine.analyse(source) == (
+        engine.references(source),
+        engine.private_attributes(source),
+    )
+    assert engine.analyse(source)[0] == {("inputs", "a"), ("tasks", "t")}
+    assert sorted(engine.analyse(source)[1]) == ["__class__", "_x"]

@@ -410,11 +410,11 @@ class _Builder:
     ) -> set[str]:
         try:
             self.templates.compile(source)
-            refs = self.templates.references(source)
+            refs, private = self.templates.analyse(source)
         except TemplateSyntaxError as exc:
             self.error(TemplateError, f"template syntax error: {exc.message} in {source!r}", path)
             return set()
-        for attribute in self.templates.private_attributes(source):
+        for attribute in private:
             self.error(
                 TemplateError,
                 f"refused by the template sandbox: {attribute!r} is a private attribute (in template {source!r})",

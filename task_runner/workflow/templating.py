@@ -358,16 +358,25 @@ class TemplateEngine:
 
     def private_attributes(self, source: str) -> list[str]:
         """Attributes the sandbox would refuse (``__class__``, ``_private``), found statically."""
+        return _private_attributes(self.env.parse(source))
+
+    def analyse(self, source: str) -> tuple[set[tuple[str, str | None]], list[str]]:
+        """:meth:`references` and :meth:`private_attributes` from one parse (the loader
+        asks both of every template)."""
         tree = self.env.parse(source)
-        found = [n.attr for n in tree.find_all(nodes.Getattr) if n.attr.startswith("_")]
-        found += [
-            n.arg.value
-            for n in tree.find_all(nodes.Getitem)
-            if isinstance(n.arg, nodes.Const)
-            and isinstance(n.arg.value, str)
-            and n.arg.value.startswith("_")
-        ]
-        return found
+        return _References.of(tree), _private_attributes(tree)
+
+
+def _private_attributes(tree: nodes.Template) -> list[str]:
+    found = [n.attr for n in tree.find_all(nodes.Getattr) if n.attr.startswith("_")]
+    found += [
+        n.arg.value
+        for n in tree.find_all(nodes.Getitem)
+        if isinstance(n.arg, nodes.Const)
+        and isinstance(n.arg.value, str)
+        and n.arg.value.startswith("_")
+    ]
+    return found
 
 
 def _child_loc(mapping: Any, key: Any, default: SourceLocation | None) -> SourceLocation | None:
