@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,8 +81,6 @@ class Lease:
         self.key = f"{KEY_PREFIX}lease:{name}"
         self.value = value or uuid.uuid4().hex
         self.ttl = ttl if ttl is not None else lease_ttl()
-        #: Set when a renewal found the lease gone or taken: the owner should stop.
-        self.lost = threading.Event()
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
@@ -94,22 +93,10 @@ class Lease:
         """Take the lease if free (or already ours, or held by a value starting ``take_over``)."""
         return bool(self._acquire(keys=[self.key], args=[self.value, self._ttl_ms, take_over]))
 
-    def wait_acquire(
-        self,
-        *,
-        poll: float = 0.5,
-        timeout: float | None = None,
-        sleep: Callable[[float], object] | None = None,
-    ) -> bool:
-        """Poll until the lease is ours; ``False`` when ``timeout`` seconds pass first."""
-        waited = 0.0
-        pause = sleep or threading.Event().wait
+    def wait_acquire(self, *, poll: float = 0.5) -> None:
+        """Poll until the lease is ours (a dead holder's lease expires after its TTL)."""
         while not self.acquire():
-            if timeout is not None and waited >= timeout:
-                return False
-            pause(poll)
-            waited += poll
-        return True
+            time.sleep(poll)
 
     def renew(self) -> bool:
         return bool(self._renew(keys=[self.key], args=[self.value, self._ttl_ms]))
@@ -137,7 +124,6 @@ class Lease:
                     continue
                 if not alive:
                     log.error("lost lease %s: another owner may act now", self.name)
-                    self.lost.set()
                     if on_lost is not None:
                         on_lost()
                     return
