@@ -26,7 +26,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from task_runner.errors import HTTPStatusError, task_context
 from task_runner.http.auth import AuthContext, make_auth
@@ -44,7 +44,13 @@ from task_runner.http.tokens import (
     TokenCache,
     TokenStore,
 )
-from task_runner.http.transport import RawResponse, RequestsTransport, Transport, origin
+from task_runner.http.transport import (
+    RawResponse,
+    RequestsTransport,
+    Transport,
+    origin,
+    safe_url,
+)
 from task_runner.model import (
     ConnectionConfig,
     Expect,
@@ -273,7 +279,7 @@ class Client:
             allowed_hosts=self.hosts,
         )
         self.throttle.observe(raw.status, raw.headers)
-        log.debug("%s %s -> %d (%.3fs)", request.method, _path(url), raw.status, raw.elapsed)
+        log.debug("%s %s -> %d (%.3fs)", request.method, safe_url(url), raw.status, raw.elapsed)
         return raw
 
     def _url(self, url: str) -> str:
@@ -282,7 +288,7 @@ class Client:
         host = origin(absolute)[1]
         if host not in self.hosts:
             raise HostNotAllowedError(
-                f"{_path(absolute)} is on host {host}, which is not the connection "
+                f"{safe_url(absolute)} is on host {host}, which is not the connection "
                 f"{self.connection.name}'s host or in its allowed_hosts"
             )
         return absolute
@@ -309,7 +315,7 @@ def _status_error(request: PreparedRequest, raw: RawResponse, number: int) -> HT
     excerpt = REDACTOR.redact(raw.text[:EXCERPT_CHARS]).strip()
     where = f" (page {number})" if number > 1 else ""
     message = (
-        f"{request.method} {_path(raw.url)}{where} answered {raw.status} {raw.reason}".rstrip()
+        f"{request.method} {safe_url(raw.url)}{where} answered {raw.status} {raw.reason}".rstrip()
     )
     if excerpt:
         message += f": {excerpt}"
@@ -318,11 +324,6 @@ def _status_error(request: PreparedRequest, raw: RawResponse, number: int) -> HT
         status=raw.status,
         reason=raw.reason,
         body_excerpt=excerpt,
-        url=_path(raw.url),
+        url=safe_url(raw.url),
         task=request.task,
     )
-
-
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return REDACTOR.redact(f"{parts.scheme}://{parts.netloc}{parts.path}")

@@ -49,6 +49,7 @@ __all__ = [
     "Transport",
     "origin",
     "parse_links",
+    "safe_url",
 ]
 
 log = logging.getLogger("task_runner.http")
@@ -115,7 +116,7 @@ class RawResponse:
         except ValueError as exc:
             size = len(self.content)
             raise InvalidBodyError(
-                f"the {self.status} response from {_safe_url(self.url)} is not valid JSON "
+                f"the {self.status} response from {safe_url(self.url)} is not valid JSON "
                 f"({exc}; {size} bytes)"
             ) from None
 
@@ -217,7 +218,7 @@ class RequestsTransport:
             if origin(target) != start_origin:
                 if origin(target)[1] not in allowed_hosts:
                     raise RedirectRefusedError(
-                        f"{method} {_safe_url(url)} was redirected ({raw.status}) to another "
+                        f"{method} {safe_url(url)} was redirected ({raw.status}) to another "
                         f"host, {origin(target)[1]}; not followed (add the host to the "
                         "connection's allowed_hosts to follow it without credentials)"
                     )
@@ -225,7 +226,7 @@ class RequestsTransport:
             if raw.status == 303 or (raw.status in (301, 302) and method not in ("GET", "HEAD")):
                 method, json, data = "GET", None, None
             url, params = target, None  # the Location carries its own query
-        raise TransportError(f"{method} {_safe_url(url)}: more than {MAX_REDIRECTS} redirects")
+        raise TransportError(f"{method} {safe_url(url)}: more than {MAX_REDIRECTS} redirects")
 
     def _send_once(
         self,
@@ -239,7 +240,7 @@ class RequestsTransport:
         max_body_bytes: int | None,
     ) -> RawResponse:
         started = time.perf_counter()
-        where = f"{method} {_safe_url(url)}"
+        where = f"{method} {safe_url(url)}"
         try:
             resp = self.session.request(
                 method,
@@ -324,7 +325,7 @@ def _charset(headers: Mapping[str, str]) -> str:
     return "utf-8"
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its query (it may hold filters or secrets), redacted."""
     parts = urlsplit(url)
     return REDACTOR.redact(f"{parts.scheme}://{parts.netloc}{parts.path}")
