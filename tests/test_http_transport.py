@@ -17,7 +17,7 @@ from task_runner.http.faults import (
     InvalidBodyError,
     RedirectRefusedError,
 )
-from task_runner.http.transport import RequestsTransport, parse_links
+from task_runner.http.transport import RequestsTransport, parse_links, safe_url
 from task_runner.model import Timeout
 from tests.httpserver import Reply, TestServer
 
@@ -116,6 +116,19 @@ def test_refused_connection_is_a_retryable_fault(transport: RequestsTransport) -
     srv._server.server_close()  # the port is closed: connection refused
     with pytest.raises(ConnectionFault):
         transport.send("GET", url, timeout=FAST)
+
+
+def test_messages_name_the_url_without_credentials_or_query(transport: RequestsTransport) -> None:
+    assert safe_url("https://bot:pw-9931@api.example.com:8443/a/b?token=t-77") == (
+        "https://api.example.com:8443/a/b"
+    )
+    srv = TestServer()
+    host = srv.url.split("://", 1)[1]
+    srv._server.server_close()
+    with pytest.raises(ConnectionFault) as caught:
+        transport.send("GET", f"http://bot:pw-9931@{host}/items?token=t-77", timeout=FAST)
+    assert f"GET http://{host}/items: connection failed" in str(caught.value)
+    assert "pw-9931" not in str(caught.value) and "t-77" not in str(caught.value)
 
 
 def test_invalid_json_names_the_url(server: TestServer, transport: RequestsTransport) -> None:

@@ -326,9 +326,11 @@ def _charset(headers: Mapping[str, str]) -> str:
 
 
 def safe_url(url: str) -> str:
-    """The URL without its query (it may hold filters or secrets), redacted."""
+    """The URL for messages, redacted and without what may hold secrets: its query and
+    any ``user:password@`` (requests sends those as basic auth; nobody registered them)."""
     parts = urlsplit(url)
-    return REDACTOR.redact(f"{parts.scheme}://{parts.netloc}{parts.path}")
+    host = parts.netloc.rpartition("@")[2]
+    return REDACTOR.redact(f"{parts.scheme}://{host}{parts.path}")
 
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
