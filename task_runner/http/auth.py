@@ -34,7 +34,7 @@ from task_runner.http.tokens import (
     TokenStore,
     default_token_store_path,
 )
-from task_runner.http.transport import Transport
+from task_runner.http.transport import Transport, safe_url
 from task_runner.model import AuthConfig, Timeout
 from task_runner.redact import REDACTOR
 
@@ -145,7 +145,7 @@ def request_token(ctx: AuthContext, config: AuthConfig, form: dict[str, str]) ->
         form[key] = getattr(config, key) or ""
     if config.scope:
         form["scope"] = config.scope
-    where = f"token endpoint {config.token_url} ({form['grant_type']} grant)"
+    where = f"token endpoint {safe_url(config.token_url)} ({form['grant_type']} grant)"
     try:
         raw = ctx.transport.send(
             "POST",
