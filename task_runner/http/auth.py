@@ -190,7 +190,22 @@ def _cache_key(ctx: AuthContext, config: AuthConfig, extra: str = "") -> str:
     return f"task-runner:token:{config.type}:{ident[:24]}"
 
 
-class ClientCredentialsAuth:
+class _OAuthBearer:
+    """What both OAuth types share: a bearer header from ``_token``, a new token on a 401."""
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token(rejected=None).value}"}
+
+    def on_unauthorized(self, sent: Mapping[str, str]) -> bool:
+        self._token(rejected=bearer_of(sent) or "")
+        return True
+
+    def _token(self, rejected: str | None) -> AccessToken:
+        """A usable token other than ``rejected`` (``None``: any fresh one will do)."""
+        raise NotImplementedError
+
+
+class ClientCredentialsAuth(_OAuthBearer):
     """``oauth2_client_credentials``: one token for all threads, renewed before expiry."""
 
     def __init__(self, config: AuthConfig, ctx: AuthContext) -> None:
@@ -200,13 +215,6 @@ class ClientCredentialsAuth:
             )
         self.config, self.ctx = config, ctx
         self.key = _cache_key(ctx, config)
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token(rejected=None).value}"}
-
-    def on_unauthorized(self, sent: Mapping[str, str]) -> bool:
-        self._token(rejected=bearer_of(sent) or "")
-        return True
 
     def _token(self, rejected: str | None) -> AccessToken:
         now = self.ctx.clock.time()
@@ -234,19 +242,12 @@ def _usable(token: AccessToken | None, rejected: str | None, now: float) -> bool
     return token is not None and token.value != rejected and token.fresh(now)
 
 
-class RefreshTokenAuth:
+class RefreshTokenAuth(_OAuthBearer):
     """``oauth2_refresh_token``: rotate the refresh token safely across processes."""
 
     def __init__(self, config: AuthConfig, ctx: AuthContext, store: TokenStore) -> None:
         self.config, self.ctx, self.store = config, ctx, store
         self.key = _cache_key(ctx, config, store.key)
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token(rejected=None).value}"}
-
-    def on_unauthorized(self, sent: Mapping[str, str]) -> bool:
-        self._token(rejected=bearer_of(sent) or "")
-        return True
 
     def _token(self, rejected: str | None) -> AccessToken:
         token = self.ctx.token_cache.get(self.key)
