@@ -27,7 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from task_runner.errors import RetryWaitTooLongError
 from task_runner.http.clock import Clock
@@ -36,6 +36,8 @@ from task_runner.model import RateLimit
 __all__ = ["BudgetStore", "InMemoryBudgetStore", "Throttle"]
 
 log = logging.getLogger("task_runner.http")
+
+_N = TypeVar("_N", int, float)
 
 
 class BudgetStore(Protocol):
@@ -141,18 +143,17 @@ class Throttle:
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn the server's budget from a response (a 429 means it is spent)."""
-        try:
-            reset = float(headers.get("X-Rate-Limit-Reset", "").strip())
-            remaining = int(headers.get("X-Rate-Limit-Remaining", "").strip())
-        except ValueError:
-            if status != 429:
-                return
-            remaining = 0
-            try:
-                reset = float(headers.get("X-Rate-Limit-Reset", "").strip())
-            except ValueError:
-                return
-        if status == 429:
-            remaining = 0
+        reset = _parse(headers.get("X-Rate-Limit-Reset"), float)
+        remaining = 0 if status == 429 else _parse(headers.get("X-Rate-Limit-Remaining"), int)
+        if reset is None or remaining is None:
+            return
         if reset == reset and reset > self.clock.time():  # not NaN, not past
             self.store.observe_server(self.key, max(0, remaining), reset)
+
+
+def _parse(value: str | None, kind: Callable[[str], _N]) -> _N | None:
+    """A header as a number, or ``None`` when it is missing or not one."""
+    try:
+        return kind((value or "").strip())
+    except ValueError:
+        return None
