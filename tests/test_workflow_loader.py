@@ -117,3 +117,20 @@ def test_errors_come_all_at_once_sorted(tmp_path: Path) -> None:
     found = [(e.location.line if e.location else 0, e.path) for e in info.value.errors]
     assert found == [(19, "first.params.project_id"), (34, "third.depends_on")]
     assert info.value.exit_code == 2
+
+
+def test_an_unreadable_definition_is_reported_as_such_not_as_unknown(
+    path: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "defs" / "procore"
+    broken.mkdir(parents=True)
+    (broken / "procore.images.list.json").write_text("{not json")
+    with pytest.raises(InputErrors) as info:
+        load_workflow(path, catalogue=Catalogue.load([str(tmp_path / "defs")]))
+    errors = [e for e in info.value.errors if e.path == "first.operation"]
+    assert len(errors) == 1
+    assert "unknown operation" not in errors[0].message
+    assert "procore.images.list.json: cannot read this definition" in errors[0].message
+    assert (
+        errors[0].location is not None and errors[0].location.line == 17
+    )  # `operation:` of task first

@@ -337,12 +337,17 @@ class _Builder:
         assert task.operation is not None
         try:
             operation = self.catalogue.get(task.operation)
-        except TaskRunnerError as exc:
+        except UnresolvedReferenceError as exc:
             self.error(
                 UnresolvedReferenceError,
                 f"unknown operation {task.operation!r}",
                 [*base, "operation"],
                 hint=exc.hint or "see `task-runner apis search QUERY`",
+            )
+            return
+        except TaskRunnerError as exc:  # known, but its definition file cannot be read
+            self.error(
+                LoadError, f"operation {task.operation!r}: {exc.format()}", [*base, "operation"]
             )
             return
         workflow.operations[operation.id] = operation
