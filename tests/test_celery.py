@@ -376,3 +376,16 @@ def test_worker_log_filter_redacts_the_traceback_too() -> None:
     text = stream.getvalue()
     assert "Traceback" in text and "ValueError: token *** rejected" in text
     assert secret not in text
+
+
+def test_a_bad_token_store_setting_is_an_error_payload_not_a_crash(
+    rdb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from task_runner.distributed.worker import execute_run
+
+    monkeypatch.setenv("TASK_RUNNER_TOKEN_STORE", "bogus")
+    result = execute_run(
+        workflow=str(write_workflow(tmp_path)), inputs=INPUTS, run_id="r-bad-store", client=rdb
+    )
+    assert result["status"] == "error" and result["exit_code"] == 2
+    assert "TASK_RUNNER_TOKEN_STORE='bogus'" in result["message"]

@@ -128,8 +128,9 @@ def _run(
     from task_runner.runner.executor import ExecutionOptions
     from task_runner.runner.service import run_workflow_file
 
-    options = ExecutionOptions(client_factory=redis_client_factory(client))
     try:
+        # Inside the try: a bad TASK_RUNNER_TOKEN_STORE is a usage error, not a crash.
+        options = ExecutionOptions(client_factory=redis_client_factory(client))
         path = materialise(workflow, content)
         result = run_workflow_file(
             path,
