@@ -9,15 +9,16 @@ Two brakes, both per connection and shared by every thread using it:
 * the client's: an optional budget ``RateLimit(requests, per)`` kept as a sliding window.
 
 The state lives in a :class:`BudgetStore` keyed by connection, so that a store shared
-across processes or machines (Redis, later) keeps N workers inside one budget. All
-times in the store are wall-clock seconds, the only clock machines share.
+across processes or machines (``task_runner.distributed.budget.RedisBudgetStore``) keeps
+N workers inside one budget. All times in the store are wall-clock seconds, the only
+clock machines share.
 
 Example::
 
     throttle = Throttle("procore", RateLimit(100, 10), InMemoryBudgetStore(), SystemClock())
     throttle.wait_turn(max_wait=300)
     ...send...
-    throttle.observe(response.headers)
+    throttle.observe(response.status, response.headers)
 """
 
 from __future__ import annotations

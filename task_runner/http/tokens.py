@@ -1,7 +1,8 @@
-"""One job: keep OAuth tokens between requests, threads, processes (and, later, machines).
+"""One job: keep OAuth tokens between requests, threads and processes.
 
-Three seams, each with a local default, so a Redis-backed version can replace any of
-them without touching the auth layer:
+Three seams, each with a local default, so the Redis-backed versions in
+:mod:`task_runner.distributed.tokens` (shared by machines) replace them without touching
+the auth layer:
 
 * :class:`TokenCache`: access tokens by key (default :class:`InMemoryTokenCache`);
 * :data:`LockFactory`: a named mutual-exclusion lock (default :class:`ThreadLocks`);
