@@ -28,7 +28,7 @@ from typing import Any
 from celery import Celery, signals
 
 from task_runner.distributed import settings
-from task_runner.redact import REDACTOR
+from task_runner.redact import RedactingLogFilter
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -126,32 +126,14 @@ def run_workflow(
     )
 
 
-class _RedactingFilter(logging.Filter):
-    """Worker logs go through the redactor like everything else task-runner writes.
-
-    The traceback too: Celery logs a run's unexpected exception with ``exc_info``, and
-    the formatter would print the exception's text (redacted in the message) again,
-    raw, as the traceback's last line. The formatter uses a filled-in ``exc_text``.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = REDACTOR.redact(record.getMessage())
-        record.args = None
-        if isinstance(record.exc_info, tuple) and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = REDACTOR.redact(record.exc_text)
-        return True
-
-
 @signals.after_setup_logger.connect
 @signals.after_setup_task_logger.connect
 def _redact_worker_logs(logger: logging.Logger | None = None, **_: Any) -> None:
     if logger is None:
         return
     for handler in logger.handlers:
-        if not any(isinstance(f, _RedactingFilter) for f in handler.filters):
-            handler.addFilter(_RedactingFilter())
+        if not any(isinstance(f, RedactingLogFilter) for f in handler.filters):
+            handler.addFilter(RedactingLogFilter())
     ours = logging.getLogger("task_runner")
     if not ours.handlers:
         ours.setLevel(logging.INFO)

@@ -15,13 +15,14 @@ redacted everywhere::
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "REDACTOR", "SENSITIVE_HEADERS", "Redactor"]
+__all__ = ["MASK", "REDACTOR", "SENSITIVE_HEADERS", "RedactingLogFilter", "Redactor"]
 
 MASK = "***"
 
@@ -99,3 +100,20 @@ class Redactor:
 
 #: The process-wide redactor: secrets registered here are masked in all output.
 REDACTOR = Redactor()
+
+
+class RedactingLogFilter(logging.Filter):
+    """Attach to a log handler: messages and tracebacks go through :data:`REDACTOR`.
+
+    The traceback too: a logged exception's text would otherwise be printed again, raw,
+    as the traceback's last line; the formatter uses the filled-in ``exc_text``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = REDACTOR.redact(record.getMessage())
+        record.args = None
+        if isinstance(record.exc_info, tuple) and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = REDACTOR.redact(record.exc_text)
+        return True

@@ -355,14 +355,13 @@ def test_worker_log_filter_redacts_the_traceback_too() -> None:
     import io
     import logging
 
-    from task_runner.celery_app import _RedactingFilter
-    from task_runner.redact import REDACTOR
+    from task_runner.redact import REDACTOR, RedactingLogFilter
 
     secret = "worker-log-secret-4711"
     REDACTOR.add(secret)
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.addFilter(_RedactingFilter())
+    handler.addFilter(RedactingLogFilter())
     logger = logging.getLogger("tests.celery.redact")
     logger.addHandler(handler)
     logger.propagate = False

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from task_runner import __version__
 from task_runner.errors import EXIT_INTERRUPTED, InputErrors, TaskRunnerError
-from task_runner.redact import REDACTOR
+from task_runner.redact import REDACTOR, RedactingLogFilter
 
 __all__ = ["build_parser", "main", "run_main"]
 
@@ -35,17 +35,10 @@ COMMAND_MODULES = (
 )
 
 
-class _RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = REDACTOR.redact(record.getMessage())
-        record.args = None
-        return True
-
-
 def configure_logging(verbosity: int) -> None:
     level = logging.WARNING - 10 * verbosity
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_RedactingFilter())
+    handler.addFilter(RedactingLogFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("task_runner")
     root.handlers[:] = [handler]
