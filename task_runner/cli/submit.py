@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def handle(args: argparse.Namespace) -> int:
     from task_runner.errors import UsageError
 
-    if args.timeout is not None and args.timeout <= 0:
+    if args.timeout is not None and not args.timeout > 0:  # also refuses nan
         raise UsageError(f"--timeout {args.timeout:g} must be a positive number of seconds")
     inputs = parse_inputs(args.inputs)
     definitions = definitions_dirs(args)
