@@ -39,8 +39,8 @@ __all__ = [
     "add_task",
     "connection_block",
     "input_name",
+    "schema_line_path",
     "task_name",
-    "workflow_schema_path",
 ]
 
 SCHEMA_MARK = "yaml-language-server:"
@@ -105,7 +105,7 @@ def task_name(operation_id: str) -> str:
     return _snake(parts[-1] if parts else "task")
 
 
-def workflow_schema_path(workflow_file: Path) -> str:
+def schema_line_path(workflow_file: Path) -> str:
     """The workflow JSON Schema, relative to the workflow's folder (for the editor line)."""
     from task_runner.catalogue.catalogue import repo_root
 
@@ -335,7 +335,7 @@ def add_task(
     _yaml().dump(doc, buffer)
     text = buffer.getvalue()
     if SCHEMA_MARK not in text.split("\n", 1)[0]:
-        text = f"# {SCHEMA_MARK} $schema={workflow_schema_path(path)}\n" + text
+        text = f"# {SCHEMA_MARK} $schema={schema_line_path(path)}\n" + text
     atomic_write_text(path, text)
     return result
 
