@@ -62,6 +62,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Total", str(total))
         self.send_header("Per-Page", str(per_page))
+        # Like Procore: a Link header on every page, with no rel="next" on the last one
+        # (which tells a client that a full last page is the end).
+        last = max(1, -(-total // per_page))
+        rels = {"first": 1, "last": last, **({"next": page + 1} if page < last else {})}
+        self.send_header(
+            "Link",
+            ", ".join(
+                f'<{parts.path}?per_page={per_page}&page={n}>; rel="{rel}"'
+                for rel, n in rels.items()
+            ),
+        )
         self.end_headers()
         self.wfile.write(body)
 

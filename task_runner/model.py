@@ -61,13 +61,22 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Pagination:
-    """``mode``: ``none`` (one request), ``all`` or ``pages`` (at most ``max_pages``)."""
+    """``mode``: ``none`` (one request), ``all`` or ``pages`` (at most ``max_pages``).
+
+    ``key``: the item field that identifies an item; items repeated across pages are
+    dropped (``None``: keep every item). ``on_mismatch``: what to do when the run cannot
+    vouch for the listing (count against ``Total``, a listing that changed under the
+    run, a looping ``Link``): ``warn`` (a warning in the result and on stderr) or
+    ``fail`` (the task fails, exit 1, its JSONL output is not published).
+    """
 
     mode: Literal["none", "all", "pages"] = "none"
     max_pages: int | None = None
     max_concurrency: int = 4
     page_param: str = "page"
     per_page_param: str = "per_page"
+    key: str | None = "id"
+    on_mismatch: Literal["warn", "fail"] = "warn"
 
     @property
     def enabled(self) -> bool:
@@ -119,6 +128,9 @@ class Expect:
     status: frozenset[int] | None = None  # None: any 2xx
     max_body_bytes: int | None = None
     checks: tuple[Mapping[str, Any], ...] = ()
+    #: ``list``: a success body must be a JSON array (a list operation or a paginated
+    #: task); ``any``: any JSON value (or any body when the request does not ask for JSON).
+    items: Literal["any", "list"] = "any"
 
     def accepts(self, status: int) -> bool:
         if self.status is None:

@@ -191,7 +191,8 @@ def test_token_expiring_mid_pagination_loses_nothing(tmp_path: Path) -> None:
     lock = threading.Lock()
     tokens: dict[str, int] = {}
     issued: list[str] = []
-    listing = paged(ITEMS * 4)
+    many = [{"id": n} for n in range(1, 4 * len(ITEMS) + 1)]
+    listing = paged(many)
 
     def token(req: Recorded) -> Reply:
         with lock:
@@ -222,7 +223,7 @@ def test_token_expiring_mid_pagination_loses_nothing(tmp_path: Path) -> None:
                     _request(server), pagination=Pagination(mode="all", max_concurrency=4), **RUN
                 )
             )
-    assert result.items == ITEMS * 4 and result.page_count == 38
+    assert result.items == many and result.page_count == 38
     assert len(issued) >= 3
 
 

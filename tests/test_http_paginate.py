@@ -13,6 +13,7 @@ from task_runner.errors import PaginationError, TransportError
 from task_runner.http import Client, FakeClock
 from task_runner.http.paginate import paginate
 from task_runner.http.response import Page, total_pages
+from task_runner.http.tally import Tally
 from task_runner.model import (
     ConnectionConfig,
     Expect,
@@ -24,11 +25,16 @@ from task_runner.model import (
 from tests.httpserver import Reply, TestServer, paged
 
 ITEMS = [{"id": i} for i in range(1, 96)]  # 95 items: 10 pages of 10, the last has 5
+MANY = [{"id": i} for i in range(1, 951)]
 POLICY = RetryPolicy(max_attempts=4, jitter=False)
 
 
 def _fetch(
-    server: TestServer, pagination: Pagination, per_page: str = "10", **kw: object
+    server: TestServer,
+    pagination: Pagination,
+    per_page: str = "10",
+    tally: Tally | None = None,
+    **kw: object,
 ) -> list[Page]:
     request = PreparedRequest(
         "GET", server.url + "/items", query=(("per_page", per_page),), task="list"
@@ -36,7 +42,12 @@ def _fetch(
     with Client(ConnectionConfig(name="c", base_url=server.url), clock=FakeClock(), **kw) as client:  # type: ignore[arg-type]
         return list(
             client.fetch(
-                request, retry=POLICY, timeout=Timeout(2, 2), expect=Expect(), pagination=pagination
+                request,
+                retry=POLICY,
+                timeout=Timeout(2, 2),
+                expect=Expect(),
+                pagination=pagination,
+                tally=tally,
             )
         )
 
@@ -74,10 +85,24 @@ def test_total_mode_fetches_concurrently() -> None:
     assert peak[0] > 1
 
 
-def test_without_pagination_headers_one_page() -> None:
+def test_without_pagination_headers_pages_are_probed_until_a_short_page() -> None:
     with TestServer(paged(ITEMS, mode="none")) as server:
         pages = _fetch(server, Pagination(mode="all"))
-    assert [p.number for p in pages] == [1] and len(pages[0].items) == 10
+    assert [p.number for p in pages] == list(range(1, 11))
+    assert _ids(pages) == list(range(1, 96))
+
+
+def test_without_pagination_headers_an_api_ignoring_page_is_not_read_twice() -> None:
+    def handler(req):  # type: ignore[no-untyped-def]
+        return Reply(200, ITEMS[:10])  # the same ten items whatever the page
+
+    tally = Tally()
+    with TestServer(handler) as server:
+        pages = _fetch(server, Pagination(mode="all"), tally=tally)
+        assert len(server.requests) == 2
+    assert _ids(pages) == list(range(1, 11))
+    assert tally.duplicates_dropped == 10 and not tally.complete
+    assert "may ignore the page parameter" in tally.warnings[-1]
 
 
 def test_pagination_off_sends_no_page_param() -> None:
@@ -95,7 +120,7 @@ def test_max_pages_stops_early(mode: str) -> None:
     assert _ids(pages) == list(range(1, 31))
 
 
-def test_empty_page_ends_the_listing() -> None:
+def test_an_empty_page_in_the_middle_is_not_the_end() -> None:
     handler = paged(ITEMS)
 
     def shrunk(req):  # type: ignore[no-untyped-def]
@@ -104,9 +129,13 @@ def test_empty_page_ends_the_listing() -> None:
             reply.body = []
         return reply
 
+    tally = Tally()
     with TestServer(shrunk) as server:
-        pages = _fetch(server, Pagination(mode="all", max_concurrency=2))
-    assert [p.number for p in pages] == [1, 2, 3]
+        pages = _fetch(server, Pagination(mode="all", max_concurrency=2), tally=tally)
+    assert [p.number for p in pages] == list(range(1, 11))
+    assert _ids(pages) == list(range(1, 31)) + list(range(41, 96))
+    assert not tally.complete and tally.item_count == 85 and tally.total_reported == 95
+    assert any("page 4 was empty" in w for w in tally.warnings)
 
 
 def test_empty_first_page() -> None:
@@ -143,7 +172,7 @@ def test_failing_page_is_named(mode: str) -> None:
 
 
 def test_failing_page_stops_fetching_later_pages() -> None:
-    with TestServer(paged(ITEMS * 10, faults={2: [Reply(500, "x")]})) as server:
+    with TestServer(paged(MANY, faults={2: [Reply(500, "x")]})) as server:
         with pytest.raises(PaginationError):
             _fetch(server, Pagination(mode="all", max_concurrency=2))
         assert len(server.requests) < 10  # a bounded window, not all 95 pages
@@ -160,11 +189,16 @@ def test_link_to_foreign_host_is_refused() -> None:
 
 def test_link_loop_is_detected() -> None:
     def handler(req):  # type: ignore[no-untyped-def]
-        return Reply(200, [{"id": 1}], {"Link": f'<{req.base_url}/items?page=2>; rel="next"'})
+        page = int(req.param("page") or 1)
+        return Reply(200, [{"id": page}], {"Link": f'<{req.base_url}/items?page=2>; rel="next"'})
 
+    tally = Tally()
     with TestServer(handler) as server:
-        with pytest.raises(PaginationError, match="repeats an earlier page"):
-            _fetch(server, Pagination(mode="all"))
+        pages = _fetch(server, Pagination(mode="all"), tally=tally)
+        assert len(server.requests) == 2
+    assert _ids(pages) == [1, 2]
+    assert not tally.complete
+    assert "points back at page 2" in tally.mismatches[0]
 
 
 def test_paginate_yields_in_order_whatever_finishes_first() -> None:
@@ -172,11 +206,16 @@ def test_paginate_yields_in_order_whatever_finishes_first() -> None:
     delays = {n: rng.uniform(0, 0.02) for n in range(1, 41)}
 
     def get(number: int, url: str | None) -> Page:
+        if number > 40:  # the last planned page is full and has no Link: one more is asked
+            return Page(number, 200, "OK", {"Total": "40"}, None, [], 0.0, "u")
         time.sleep(delays[number])
-        return Page(number, 200, "OK", {"Total": "400", "Per-Page": "10"}, None, [number], 0.0, "u")
+        return Page(number, 200, "OK", {"Total": "40", "Per-Page": "1"}, None, [number], 0.0, "u")
 
-    pages = list(paginate(get, Pagination(mode="all", max_concurrency=8)))
-    assert [p.number for p in pages] == list(range(1, 41))
+    tally = Tally()
+    pages = list(paginate(get, Pagination(mode="all", max_concurrency=8), tally=tally))
+    assert [p.number for p in pages] == list(range(1, 42))
+    tally.finish()
+    assert tally.item_count == 40 and tally.complete and tally.warnings == []
 
 
 def test_paginate_wraps_transport_errors() -> None:
@@ -186,7 +225,7 @@ def test_paginate_wraps_transport_errors() -> None:
         return Page(number, 200, "OK", {"Total": "50", "Per-Page": "10"}, None, [number], 0.0, "u")
 
     with pytest.raises(PaginationError, match="page 3 failed: connection reset"):
-        list(paginate(get, Pagination(mode="all")))
+        list(paginate(get, Pagination(mode="all"), tally=Tally()))
 
 
 def test_total_pages() -> None:
@@ -198,7 +237,7 @@ def test_total_pages() -> None:
 
 
 def test_reader_stopping_early_cancels_the_rest() -> None:
-    with TestServer(paged(ITEMS * 10)) as server:
+    with TestServer(paged(MANY)) as server:
         request = PreparedRequest("GET", server.url + "/items", query=(("per_page", "10"),))
         with Client(ConnectionConfig(name="c", base_url=server.url)) as client:
             pages: Iterator[Page] = client.fetch(

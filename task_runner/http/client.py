@@ -34,8 +34,9 @@ from task_runner.http.clock import Clock, SystemClock
 from task_runner.http.faults import HostNotAllowedError
 from task_runner.http.paginate import paginate
 from task_runner.http.progress import ProgressCallback, ProgressEvent
-from task_runner.http.response import Page, Response, decode_body, extract_items
+from task_runner.http.response import Page, Response, check_body, decode_body, extract_items
 from task_runner.http.retry import Attempt, Random, call_with_retry
+from task_runner.http.tally import Tally
 from task_runner.http.throttle import BudgetStore, InMemoryBudgetStore, Throttle
 from task_runner.http.tokens import (
     InMemoryTokenCache,
@@ -124,7 +125,8 @@ class Client:
             budget_store or InMemoryBudgetStore(),
             self.clock,
         )
-        self.hosts = frozenset({origin(connection.base_url)[1], *connection.allowed_hosts})
+        self.origin = origin(connection.base_url)
+        self.hosts = frozenset({self.origin[1], *connection.allowed_hosts})
 
     def close(self) -> None:
         self.transport.close()
@@ -158,12 +160,23 @@ class Client:
         pagination: Pagination,
         on_page: Callable[[Page], None] | None = None,
         progress: ProgressCallback | None = None,
+        tally: Tally | None = None,
     ) -> Iterator[Page]:
-        """Yield the task's pages in order (one page when ``pagination`` is off)."""
+        """Yield the task's pages in order (one page when ``pagination`` is off).
+
+        Every page's items pass through ``tally`` (a fresh ``Tally(key=pagination.key)``
+        when not given): items repeated across pages are dropped and counted, and what
+        the API promised (``Total``) is compared with what came. The caller reads the
+        tally after the last page (``tally.finish()`` is called here).
+        """
+        tally = tally if tally is not None else Tally(key=pagination.key)
         on_wait = _waiter(progress, request)
+        total: list[int | None] = [None]
         if not pagination.enabled:
             page = self._page(request, 1, None, retry, timeout, expect, on_wait)
+            page.items = tally.admit(1, page.items, page.headers)
             pages: Iterator[Page] = iter([page])
+            total[0] = 1
         else:
 
             def get(number: int, url: str | None) -> Page:
@@ -173,9 +186,12 @@ class Client:
                 return self._page(paged, number, url, retry, timeout, expect, on_wait)
 
             per_page = dict(request.query).get(pagination.per_page_param)
-            total: list[int | None] = [None]
             pages = paginate(
-                get, pagination, per_page_hint=per_page, on_total=lambda n: total.__setitem__(0, n)
+                get,
+                pagination,
+                tally=tally,
+                per_page_hint=per_page,
+                on_total=lambda n: total.__setitem__(0, n),
             )
         items = 0
         with _task_scope(request):
@@ -184,9 +200,11 @@ class Client:
                 if on_page is not None:
                     on_page(page)
                 if progress is not None:
-                    known = total[0] if pagination.enabled else 1
-                    progress(ProgressEvent(request.task, done, known, items))
+                    progress(ProgressEvent(request.task, done, total[0], items))
                 yield page
+            tally.finish()
+            for warning in tally.warnings:
+                log.warning("task %s: %s", request.task or request.url, warning)
 
     def _page(
         self,
@@ -200,15 +218,19 @@ class Client:
     ) -> Page:
         """One page (or the one response), with retries; errors name the task."""
         with _task_scope(request):
-            target = self._url(url or request.url)
+            target, credentials = self._target(url or request.url)
             params = None if url else request.query
+            wants_json = self._wants_json(request)
             attempts: list[Attempt] = []
 
             def attempt() -> _Answer:
                 raw = self._authed(
-                    request, target, params, timeout, expect, retry.max_wait, on_wait
+                    request, target, params, timeout, expect, retry.max_wait, on_wait, credentials
                 )
-                return _Answer(raw, decode_body(raw, strict=expect.accepts(raw.status)))
+                body = decode_body(raw, strict=expect.accepts(raw.status))
+                if expect.accepts(raw.status):
+                    check_body(raw, body, expect, page=number, wants_json=wants_json)
+                return _Answer(raw, body)
 
             answer: _Answer = call_with_retry(
                 attempt,
@@ -244,8 +266,16 @@ class Client:
         expect: Expect,
         max_wait: float,
         on_wait: Callable[[float], None] | None,
+        credentials: bool = True,
     ) -> RawResponse:
-        """The auth layer: add credentials; on a 401, get new ones and resend once."""
+        """The auth layer: add credentials; on a 401, get new ones and resend once.
+
+        ``credentials=False`` (a URL on another origin than the connection's, see
+        :meth:`_target`): no auth headers and none of the connection's own headers.
+        """
+        if not credentials:
+            headers = {"Accept": "application/json", **request.headers}
+            return self._wire(request, url, params, headers, timeout, expect, max_wait, on_wait)
         headers = {"Accept": "application/json", **self.connection.headers, **request.headers}
         sent = {**headers, **self.auth.headers()}
         raw = self._wire(request, url, params, sent, timeout, expect, max_wait, on_wait)
@@ -282,16 +312,41 @@ class Client:
         log.debug("%s %s -> %d (%.3fs)", request.method, safe_url(url), raw.status, raw.elapsed)
         return raw
 
-    def _url(self, url: str) -> str:
-        """Absolute URL on one of the connection's hosts, or HostNotAllowedError."""
+    def _wants_json(self, request: PreparedRequest) -> bool:
+        """Whether the request asks for JSON (``Accept``, application/json by default)."""
+        accept = "application/json"
+        for headers in (self.connection.headers, request.headers):
+            for name, value in headers.items():
+                if name.lower() == "accept":
+                    accept = str(value).lower()
+        return "json" in accept
+
+    def _target(self, url: str) -> tuple[str, bool]:
+        """``(absolute URL, whether it may carry the connection's credentials)``.
+
+        One rule for every URL the client is sent to (the request, a ``Link: next``), the
+        same the transport applies to redirects: credentials go only to the origin of
+        ``base_url`` (scheme, host and port, as browsers and requests' redirect handling
+        compare them, RFC 6454). Another origin whose host is in ``allowed_hosts`` is
+        reached without credentials (no auth, no connection headers, no cookies); any
+        other origin is refused with :class:`HostNotAllowedError`.
+        """
         absolute = urljoin(self.connection.base_url.rstrip("/") + "/", url)
-        host = origin(absolute)[1]
-        if host not in self.hosts:
+        target = origin(absolute)
+        if target == self.origin:
+            return absolute, True
+        if REDACTOR.contains_secret(absolute):
             raise HostNotAllowedError(
-                f"{safe_url(absolute)} is on host {host}, which is not the connection "
-                f"{self.connection.name}'s host or in its allowed_hosts"
+                f"{safe_url(absolute)} is on another origin than the connection "
+                f"{self.connection.name}'s base_url and its URL carries a secret; not sent"
             )
-        return absolute
+        if target[1] in self.hosts:
+            return absolute, False
+        raise HostNotAllowedError(
+            f"{safe_url(absolute)} is on host {target[1]}, which is not the connection "
+            f"{self.connection.name}'s host or in its allowed_hosts; not followed (list the "
+            "host in allowed_hosts to fetch it, without credentials)"
+        )
 
 
 def _task_scope(request: PreparedRequest) -> contextlib.AbstractContextManager[None]:

@@ -3,6 +3,11 @@
 Items: a JSON list body is its elements (``serializer_view=ids_only`` gives ids); any
 other non-empty body is one item. Procore list endpoints answer bare arrays, so no
 envelope convention (``{"data": [...]}``) is guessed at.
+
+:func:`check_body` holds a success body to what the operation promises: JSON when the
+request asked for JSON, and a JSON array for a list operation. A maintenance page
+(``200 text/html``), plain text, XML or a JSON error object with status 200 is an
+:class:`UnexpectedBodyError`, never a record.
 """
 
 from __future__ import annotations
@@ -14,10 +19,24 @@ from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 
+from task_runner.http.faults import InvalidBodyError
+from task_runner.http.links import LinkHeaderError, links_by_rel
 from task_runner.http.retry import Attempt
-from task_runner.http.transport import RawResponse, parse_links
+from task_runner.http.transport import RawResponse, safe_url
+from task_runner.model import Expect
+from task_runner.redact import REDACTOR
 
-__all__ = ["Page", "Response", "decode_body", "extract_items", "total_pages"]
+__all__ = [
+    "Page",
+    "Response",
+    "UnexpectedBodyError",
+    "check_body",
+    "decode_body",
+    "extract_items",
+    "total_pages",
+]
+
+EXCERPT_CHARS = 200
 
 
 @dataclass
@@ -40,7 +59,12 @@ class Page:
 
     @property
     def links(self) -> dict[str, str]:
-        return parse_links(self.header("Link"))
+        """``Link`` relations as absolute URLs, resolved against this page's URL
+        (RFC 8288 section 3.1, RFC 3986 section 5); ``{}`` when absent or malformed."""
+        try:
+            return links_by_rel(self.header("Link"), base_url=self.url)
+        except LinkHeaderError:
+            return {}
 
 
 #: ``Client.send`` answers one :class:`Page`; the alias reads better there.
@@ -61,6 +85,39 @@ def decode_body(raw: RawResponse, *, strict: bool) -> Any:
         return raw.json()
     except Exception:
         return raw.text
+
+
+class UnexpectedBodyError(InvalidBodyError):
+    """A success status came with a body that is not what the operation promises.
+
+    Retried once like any invalid body (a maintenance page may pass), then the page
+    fails: the body is never emitted as a record.
+    """
+
+
+def check_body(raw: RawResponse, body: Any, expect: Expect, *, page: int, wants_json: bool) -> None:
+    """Raise :class:`UnexpectedBodyError` unless ``body`` is what the request was promised.
+
+    ``wants_json``: the request's ``Accept`` asks for JSON, so a body with a non-JSON
+    ``Content-Type``, or with none that does not parse as JSON, is refused.
+    ``expect.items == "list"``: the body must be a JSON array. An empty body is no items.
+    """
+    if not raw.content:
+        return
+    declared = raw.headers.get("Content-Type", "").split(";")[0].strip()
+    content_type = declared or "no Content-Type"
+    if wants_json and ((declared and not raw.is_json) or (not declared and isinstance(body, str))):
+        problem = f"is {content_type}, not the JSON the operation promises"
+    elif expect.items == "list" and not isinstance(body, list):
+        kind = "a JSON object" if isinstance(body, dict) else "not a JSON array"
+        problem = f"is {kind} ({content_type}) where the operation promises a list"
+    else:
+        return
+    excerpt = REDACTOR.redact(raw.text[:EXCERPT_CHARS]).strip().replace("\n", " ")
+    raise UnexpectedBodyError(
+        f"page {page}: the {raw.status} response from {safe_url(raw.url)} {problem}; it is "
+        f"not used as data. The body starts: {excerpt!r}"
+    )
 
 
 def extract_items(body: Any) -> list[Any]:

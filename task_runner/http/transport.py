@@ -23,13 +23,14 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_environ_proxies, parse_header_links
+from requests.utils import get_environ_proxies
 
 import task_runner
 from task_runner.errors import TransportError
@@ -39,6 +40,7 @@ from task_runner.http.faults import (
     InvalidBodyError,
     RedirectRefusedError,
 )
+from task_runner.http.links import LinkHeaderError, links_by_rel
 from task_runner.model import Timeout
 from task_runner.redact import REDACTOR
 
@@ -72,17 +74,16 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return (scheme, (parts.hostname or "").lower(), port)
 
 
-def parse_links(value: str | None) -> dict[str, str]:
-    """An RFC 8288 ``Link`` header as ``{rel: url}``, using requests' own parser."""
-    if not value:
+def parse_links(value: str | None, base_url: str | None = None) -> dict[str, str]:
+    """An RFC 8288 ``Link`` header as ``{rel: url}`` (first link per relation wins),
+    relative targets resolved against ``base_url``; ``{}`` when absent or malformed.
+
+    :func:`task_runner.http.links.links_by_rel` raises on a malformed header instead.
+    """
+    try:
+        return links_by_rel(value, base_url=base_url)
+    except LinkHeaderError:
         return {}
-    links: dict[str, str] = {}
-    for link in parse_header_links(value):
-        rel, url = link.get("rel"), link.get("url")
-        if rel and url:
-            for name in rel.split():
-                links.setdefault(name.lower(), url)
-    return links
 
 
 @dataclass
@@ -103,7 +104,7 @@ class RawResponse:
 
     @property
     def links(self) -> dict[str, str]:
-        return parse_links(self.headers.get("Link"))
+        return parse_links(self.headers.get("Link"), base_url=self.url)
 
     @property
     def is_json(self) -> bool:
@@ -166,6 +167,10 @@ class RequestsTransport:
             )
         session.verify = verify
         session.headers["User-Agent"] = user_agent
+        # No cookie jar: cookies are scoped by host, not by origin (RFC 6265 section 8.5),
+        # so a jar would hand the API's cookies to another port or scheme of the same
+        # host; a scheduled API client keeps no server-set state between requests.
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self.session = session
         self._proxies: dict[tuple[str, str, int | None], dict[str, str]] = {}
 

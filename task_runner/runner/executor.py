@@ -26,11 +26,12 @@ from task_runner.errors import (
     InputError,
     InputErrors,
     Interrupted,
+    PaginationError,
     TaskRunnerError,
     raise_if_any,
     task_context,
 )
-from task_runner.model import ConnectionConfig, Pagination
+from task_runner.model import ConnectionConfig, Expect, Pagination
 from task_runner.redact import REDACTOR
 from task_runner.runner.result import RunResult, TaskResult, task_output
 from task_runner.workflow.model import Workflow
@@ -295,14 +296,18 @@ class _Runner:
 
     def _send(self, prepared: PreparedTask, result: TaskResult) -> None:
         from task_runner.http.sink import JsonlSink
+        from task_runner.http.tally import Tally
 
+        pagination = self._pagination(prepared)
+        tally = Tally(key=pagination.key)
         pages = self.client(prepared.connection).fetch(
             prepared.request,
             retry=prepared.retry,
             timeout=prepared.timeout,
-            expect=prepared.expect,
-            pagination=self._pagination(prepared),
+            expect=self._expect(prepared, pagination),
+            pagination=pagination,
             progress=self.options.progress,
+            tally=tally,
         )
         sink = JsonlSink(prepared.output_jsonl).open() if prepared.output_jsonl else None
         items: list[Any] = []
@@ -323,12 +328,21 @@ class _Runner:
                     sink.write_all(page.items)
                 elif self.options.keep_items_in_memory:
                     items.extend(page.items)
+            result.set_tally(tally.summary())
+            if tally.mismatches and pagination.on_mismatch == "fail":
+                raise PaginationError(
+                    "cannot vouch for the listing (paginate.on_mismatch: fail): "
+                    + "; ".join(tally.mismatches),
+                    task=prepared.name,
+                )
             if sink is not None:
                 sink.commit()
                 result.output = str(prepared.output_jsonl)
         except BaseException:
             if sink is not None:
                 sink.abort()
+            if tally.pages:
+                result.set_tally(tally.summary())
             raise
         result.response = task_output(
             status=result.http_status,
@@ -340,6 +354,18 @@ class _Runner:
             jsonl=result.output,
         )
         self._check_expectations(prepared, result)
+
+    def _expect(self, prepared: PreparedTask, pagination: Pagination) -> Expect:
+        """The task's expectations plus the body its operation promises: a paginated
+        task, or a list operation (one that takes the page parameters), answers a list."""
+        expect = prepared.expect
+        if expect.items != "any":
+            return expect
+        operation = self.workflow.operations.get(self.workflow.tasks[prepared.name].operation or "")
+        names = {p.name for p in (operation.parameters if operation else ())}
+        if pagination.enabled or {pagination.page_param, pagination.per_page_param} <= names:
+            return replace(expect, items="list")
+        return expect
 
     def _pagination(self, prepared: PreparedTask) -> Pagination:
         """The task's pagination, capped at ``options.max_pages`` (test-request --pages)."""

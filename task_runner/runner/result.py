@@ -4,7 +4,12 @@
 Celery task returns::
 
     {"run_id", "workflow", "status": "succeeded"|"failed"|"interrupted",
-     "tasks": {NAME: {"status", "http_status", "attempts", "pages", "item_count", "output", ...}}}
+     "tasks": {NAME: {"status", "http_status", "attempts", "pages", "item_count",
+                      "total_reported", "duplicates_dropped", "complete", "warnings",
+                      "output", ...}}}
+
+``complete`` is true when the task delivered every item the API promised exactly once
+(see :mod:`task_runner.http.tally`); ``warnings`` say what the run could not vouch for.
 """
 
 from __future__ import annotations
@@ -60,6 +65,18 @@ class TaskResult:
     exit_code: int = 0
     recording: str | None = None
     response: dict[str, Any] | None = None  # {status, headers, body, items}: the task output
+    # What the API promised against what was delivered (see task_runner.http.tally):
+    total_reported: int | None = None  # the API's Total, when it sent one
+    duplicates_dropped: int = 0
+    complete: bool | None = None  # None: the task sent nothing (skipped, failed early)
+    warnings: list[str] = field(default_factory=list)
+
+    def set_tally(self, summary: Mapping[str, Any]) -> None:
+        """Take the counts of a :class:`~task_runner.http.tally.Tally` summary."""
+        self.total_reported = summary.get("total_reported")
+        self.duplicates_dropped = int(summary.get("duplicates_dropped") or 0)
+        self.complete = bool(summary.get("complete"))
+        self.warnings = [str(w) for w in summary.get("warnings") or ()]
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -68,6 +85,10 @@ class TaskResult:
             "attempts": len(self.attempts),
             "pages": self.pages,
             "item_count": self.item_count,
+            "total_reported": self.total_reported,
+            "duplicates_dropped": self.duplicates_dropped,
+            "complete": self.complete,
+            "warnings": self.warnings,
             "output": self.output,
             "elapsed": round(self.elapsed, 3),
             "error": self.error,
@@ -94,6 +115,10 @@ class TaskResult:
             error=data.get("error"),
             recording=data.get("recording"),
             skipped_by_condition=bool(data.get("skipped_by_condition", False)),
+            total_reported=data.get("total_reported"),
+            duplicates_dropped=int(data.get("duplicates_dropped") or 0),
+            complete=data.get("complete"),
+            warnings=[str(w) for w in data.get("warnings") or ()],
         )
 
 

@@ -1,0 +1,218 @@
+"""One job: vouch for a listing, page by page: what the API promised against what came.
+
+A :class:`Tally` sees every page of one task in order. It reads the page's ``Total`` and
+``Per-Page`` headers (warning on values that are not non-negative integers), drops items
+whose identity (``key``, e.g. ``id``) an earlier item already had, and at the end says
+whether it can vouch for the result: :attr:`Tally.complete` is true only when nothing
+was capped, the count matches ``Total`` (when the API sends one) and the listing did not
+change under the run in a way that may have shifted items between pages.
+
+Its summary is part of every task result (text, ``--output json``, history,
+recordings)::
+
+    {"total_reported": 250, "item_count": 250, "duplicates_dropped": 0, "pages": 3,
+     "complete": true, "warnings": []}
+
+Example::
+
+    tally = Tally(key="id")
+    for page in pages:
+        page.items = tally.admit(page.number, page.items, page.headers)
+    tally.finish()
+    tally.complete, tally.warnings
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from requests.structures import CaseInsensitiveDict
+
+__all__ = ["HeaderCount", "Tally", "item_key", "read_count_header"]
+
+log = logging.getLogger("task_runner.http")
+
+
+@dataclass(frozen=True)
+class HeaderCount:
+    """A count header as read: ``value`` when valid, ``problem`` (a sentence) when not."""
+
+    value: int | None = None
+    problem: str | None = None
+
+
+def read_count_header(headers: Mapping[str, str], name: str, page: int) -> HeaderCount:
+    """``Total`` / ``Per-Page`` as a non-negative integer, or why it cannot be used.
+
+    Absent: ``HeaderCount()``. ``"abc"``, ``"-5"``, ``"1.5"``: a problem naming the header
+    and the page, so the caller warns instead of silently planning on a wrong number.
+    """
+    raw = CaseInsensitiveDict(headers).get(name)
+    if raw is None:
+        return HeaderCount()
+    text = str(raw).strip()
+    if text.isascii() and text.isdigit():
+        return HeaderCount(int(text))
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    return HeaderCount(
+        problem=f"page {page}: the {name} header {shown!r} is not a non-negative integer; ignored"
+    )
+
+
+_MISSING = object()
+
+
+def item_key(item: Any, key: str | None) -> Hashable | None:
+    """The identity of ``item`` for de-duplication, or ``None`` when it has none.
+
+    ``key`` names a field of object items (``"id"``); dotted names reach into nested
+    objects (``"data.id"``). Items that are plain scalars (``serializer_view=ids_only``
+    gives bare ids) are their own identity.
+    """
+    if key is None:
+        return None
+    if isinstance(item, (str, int)) and not isinstance(item, bool):
+        return (type(item).__name__, item)
+    value: Any = item
+    for part in key.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part, _MISSING)
+        if value is _MISSING:
+            return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return (type(value).__name__, value)
+    return None
+
+
+@dataclass
+class Tally:
+    """Counts and identities of one task's pages (thread-safe; pages arrive in order).
+
+    ``key``: the field that identifies an item (``None``: no de-duplication).
+    """
+
+    key: str | None = "id"
+    total_reported: int | None = None
+    item_count: int = 0
+    duplicates_dropped: int = 0
+    pages: int = 0
+    warnings: list[str] = field(default_factory=list)
+    capped: str | None = None  # why the listing was stopped on purpose (max_pages)
+    totals: list[int] = field(default_factory=list)  # every distinct Total seen, in order
+    _seen: set[Hashable] = field(default_factory=set, repr=False)
+    _unkeyed: int = field(default=0, repr=False)
+    _unresolved: list[str] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def read_total(self, number: int, headers: Mapping[str, str]) -> int | None:
+        """Record page ``number``'s ``Total`` (warning on a bad value); return it."""
+        count = read_count_header(headers, "Total", number)
+        if count.problem:
+            self.warn(count.problem)
+        if count.value is not None:
+            with self._lock:
+                if not self.totals or self.totals[-1] != count.value:
+                    self.totals.append(count.value)
+                self.total_reported = count.value
+        return count.value
+
+    def admit(self, number: int, items: list[Any], headers: Mapping[str, str]) -> list[Any]:
+        """Page ``number``'s items less those already delivered (by ``key``), counted."""
+        self.read_total(number, headers)
+        fresh: list[Any] = []
+        dropped = 0
+        with self._lock:
+            self.pages += 1
+            for item in items:
+                identity = item_key(item, self.key)
+                if identity is None:
+                    self._unkeyed += 1
+                elif identity in self._seen:
+                    dropped += 1
+                    continue
+                else:
+                    self._seen.add(identity)
+                fresh.append(item)
+            self.item_count += len(fresh)
+            self.duplicates_dropped += dropped
+        if dropped:
+            self.warn(
+                f"page {number}: {dropped} item(s) repeated items of earlier pages "
+                f"(same {self.key}); kept once"
+            )
+        return fresh
+
+    def knows(self, item: Any) -> bool:
+        """Whether an item with ``item``'s identity was already delivered."""
+        identity = item_key(item, self.key)
+        return identity is not None and identity in self._seen
+
+    def warn(self, message: str, *, unresolved: bool = False) -> None:
+        """Note something the run could not vouch for; ``unresolved`` makes it incomplete."""
+        with self._lock:
+            if message not in self.warnings:
+                self.warnings.append(message)
+            if unresolved and message not in self._unresolved:
+                self._unresolved.append(message)
+
+    def finish(self) -> None:
+        """Compare what came with what was promised; adds the closing warnings."""
+        if self.capped:
+            return
+        if self.total_reported is not None and self.item_count != self.total_reported:
+            missing = self.total_reported - self.item_count
+            what = (
+                f"{missing} item(s) the API counted were not delivered"
+                if missing > 0
+                else f"{-missing} more item(s) than the API counted were delivered"
+            )
+            self.warn(
+                f"Total says {self.total_reported} item(s), {self.item_count} delivered: {what}",
+                unresolved=True,
+            )
+        if len(self.totals) > 1:
+            changes = " -> ".join(str(n) for n in self.totals)
+            shifted = self.duplicates_dropped > 0 or self.totals[-1] < max(self.totals)
+            self.warn(
+                f"the listing changed during the run (Total {changes})"
+                + (
+                    "; items may have moved between pages, so some may have been missed"
+                    if shifted
+                    else ""
+                ),
+                unresolved=shifted,
+            )
+        if self._unkeyed and self.key is not None:
+            self.warn(
+                f"{self._unkeyed} item(s) have no {self.key!r} field and could not be "
+                "checked for duplicates"
+            )
+
+    @property
+    def complete(self) -> bool:
+        """True when every promised item came exactly once and the run was not capped."""
+        return self.capped is None and not self._unresolved
+
+    @property
+    def mismatches(self) -> list[str]:
+        """The warnings that make the result incomplete (what ``on_mismatch`` acts on)."""
+        return list(self._unresolved)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON shape every task result carries (see the module docstring)."""
+        data: dict[str, Any] = {
+            "total_reported": self.total_reported,
+            "item_count": self.item_count,
+            "duplicates_dropped": self.duplicates_dropped,
+            "pages": self.pages,
+            "complete": self.complete,
+            "warnings": list(self.warnings),
+        }
+        if self.capped:
+            data["capped"] = self.capped
+        return data
