@@ -21,7 +21,7 @@ from task_runner.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from task_runner.runner.result import RunResult
+    from task_runner.runner.result import RunResult, TaskResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -119,6 +119,16 @@ def handle(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def completeness_line(task: TaskResult) -> str:
+    """``complete: 250 of Total 250 item(s), 0 duplicate(s) dropped`` (or INCOMPLETE)."""
+    total = f" of Total {task.total_reported}" if task.total_reported is not None else ""
+    word = "complete" if task.complete else "INCOMPLETE"
+    return (
+        f"{word}: {task.item_count}{total} item(s) delivered, "
+        f"{task.duplicates_dropped} duplicate(s) dropped"
+    )
+
+
 def print_summary(result: RunResult) -> None:
     """The run's text report: one line per task, its error below it."""
     out(f"run {result.run_id} of {result.workflow}: {result.status}")
@@ -134,6 +144,10 @@ def print_summary(result: RunResult) -> None:
         if task.output:
             line += f"  -> {task.output}"
         out(line)
+        if task.complete is not None and (task.warnings or not task.complete):
+            out(f"    {completeness_line(task)}")
+        for warning in task.warnings:
+            out(f"    warning: {warning}")
         if task.error:
             out(f"    {task.error}")
     if result.error and not any(t.error for t in result.tasks.values()):

@@ -51,6 +51,7 @@ from task_runner.http.transport import (
     Transport,
     origin,
     safe_url,
+    without_credentials,
 )
 from task_runner.model import (
     ConnectionConfig,
@@ -229,7 +230,7 @@ class Client:
                 )
                 body = decode_body(raw, strict=expect.accepts(raw.status))
                 if expect.accepts(raw.status):
-                    check_body(raw, body, expect, page=number, wants_json=wants_json)
+                    check_body(raw, body, expect, wants_json=wants_json)
                 return _Answer(raw, body)
 
             answer: _Answer = call_with_retry(
@@ -274,7 +275,7 @@ class Client:
         :meth:`_target`): no auth headers and none of the connection's own headers.
         """
         if not credentials:
-            headers = {"Accept": "application/json", **request.headers}
+            headers = without_credentials({"Accept": "application/json", **request.headers})
             return self._wire(request, url, params, headers, timeout, expect, max_wait, on_wait)
         headers = {"Accept": "application/json", **self.connection.headers, **request.headers}
         sent = {**headers, **self.auth.headers()}

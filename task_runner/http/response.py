@@ -95,7 +95,7 @@ class UnexpectedBodyError(InvalidBodyError):
     """
 
 
-def check_body(raw: RawResponse, body: Any, expect: Expect, *, page: int, wants_json: bool) -> None:
+def check_body(raw: RawResponse, body: Any, expect: Expect, *, wants_json: bool) -> None:
     """Raise :class:`UnexpectedBodyError` unless ``body`` is what the request was promised.
 
     ``wants_json``: the request's ``Accept`` asks for JSON, so a body with a non-JSON
@@ -115,7 +115,7 @@ def check_body(raw: RawResponse, body: Any, expect: Expect, *, page: int, wants_
         return
     excerpt = REDACTOR.redact(raw.text[:EXCERPT_CHARS]).strip().replace("\n", " ")
     raise UnexpectedBodyError(
-        f"page {page}: the {raw.status} response from {safe_url(raw.url)} {problem}; it is "
+        f"the {raw.status} response from {safe_url(raw.url)} {problem}; it is "
         f"not used as data. The body starts: {excerpt!r}"
     )
 

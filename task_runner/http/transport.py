@@ -42,7 +42,7 @@ from task_runner.http.faults import (
 )
 from task_runner.http.links import LinkHeaderError, links_by_rel
 from task_runner.model import Timeout
-from task_runner.redact import REDACTOR
+from task_runner.redact import REDACTOR, SENSITIVE_HEADERS
 
 __all__ = [
     "USER_AGENT",
@@ -52,6 +52,7 @@ __all__ = [
     "origin",
     "parse_links",
     "safe_url",
+    "without_credentials",
 ]
 
 log = logging.getLogger("task_runner.http")
@@ -227,7 +228,7 @@ class RequestsTransport:
                         f"host, {origin(target)[1]}; not followed (add the host to the "
                         "connection's allowed_hosts to follow it without credentials)"
                     )
-                send_headers = _without_credentials(send_headers)
+                send_headers = without_credentials(send_headers)
             if raw.status == 303 or (raw.status in (301, 302) and method not in ("GET", "HEAD")):
                 method, json, data = "GET", None, None
             url, params = target, None  # the Location carries its own query
@@ -317,8 +318,19 @@ def _read_body(resp: requests.Response, where: str, cap: int | None, timeout: Ti
     return b"".join(chunks)
 
 
-def _without_credentials(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+def without_credentials(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` less what may be a credential: headers sensitive by name
+    (``Authorization``, ``Cookie``, ``X-Api-Key``...) and any header carrying a secret.
+
+    What a request to another origin (a redirect, a ``Link: next``) is sent with.
+    """
+    return {
+        k: v
+        for k, v in headers.items()
+        if k.lower() not in CREDENTIAL_HEADERS
+        and k.lower() not in SENSITIVE_HEADERS
+        and not REDACTOR.contains_secret(str(v))
+    }
 
 
 def _charset(headers: Mapping[str, str]) -> str:

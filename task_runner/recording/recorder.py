@@ -227,6 +227,11 @@ class Recorder(TaskObserver):
             "inputs": dict(inputs),
             "params": dict(prepared.params),
             "request": request_as_dict(prepared.request, prepared.connection),
+            "pagination": {
+                "mode": prepared.pagination.mode,
+                "key": prepared.pagination.key,
+                "on_mismatch": prepared.pagination.on_mismatch,
+            },
             "responses": responses,
             "attempts": exchanges,
             "result": _result(result),
@@ -290,6 +295,10 @@ def _result(result: TaskResult | None) -> dict[str, Any]:
         "http_status": result.http_status,
         "pages": result.pages,
         "item_count": result.item_count,
+        "total_reported": result.total_reported,
+        "duplicates_dropped": result.duplicates_dropped,
+        "complete": result.complete,
+        "warnings": list(result.warnings),
         "elapsed": round(result.elapsed, 4),
         "error": result.error,
         "error_kind": result.error_kind,
@@ -300,15 +309,19 @@ def _result(result: TaskResult | None) -> dict[str, Any]:
 def preset_output(recording: Mapping[str, Any]) -> dict[str, Any] | None:
     """``tasks.<name>.output`` rebuilt from a successful recording, as the executor makes it."""
     from task_runner.http.response import extract_items
+    from task_runner.http.tally import Tally
 
     if (recording.get("result") or {}).get("status") != "succeeded":
         return None
     pages = [r for r in recording.get("responses", []) if r.get("accepted", True)]
     if not pages:
         return None
+    # The same de-duplication as the run that was recorded (page bodies are as they came).
+    key = (recording.get("pagination") or {}).get("key", "id")
+    tally = Tally(key=key)
     items: list[Any] = []
     for page in pages:
-        items.extend(extract_items(page.get("body")))
+        items.extend(tally.admit(int(page.get("page") or 1), extract_items(page.get("body")), {}))
     return task_output(
         status=pages[-1].get("status"),
         headers=pages[0].get("headers") or {},

@@ -542,10 +542,14 @@ def parse_paginate(raw: Any) -> Pagination:
     if isinstance(raw, int):
         return Pagination(mode="pages", max_pages=raw)
     pages = raw.get("pages", "all")
-    concurrency = int(raw.get("max_concurrency", 4))
+    common: dict[str, Any] = {
+        "max_concurrency": int(raw.get("max_concurrency", 4)),
+        "key": raw.get("key", "id"),
+        "on_mismatch": raw.get("on_mismatch", "warn"),
+    }
     if pages == "all":
-        return Pagination(mode="all", max_concurrency=concurrency)
-    return Pagination(mode="pages", max_pages=int(pages), max_concurrency=concurrency)
+        return Pagination(mode="all", **common)
+    return Pagination(mode="pages", max_pages=int(pages), **common)
 
 
 def parse_retry(raw: Mapping[str, Any] | None) -> RetryPolicy:
