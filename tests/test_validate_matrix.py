@@ -189,7 +189,14 @@ CASES = [
     Case(
         "input-fails-its-own-type",
         BASE,
-        [Expected(4, 3, "inputs.project_id", "input project_id: 'abc' is not of type 'integer'")],
+        [
+            Expected(
+                4,
+                3,
+                "inputs.project_id",
+                "--input project_id=abc: an integer input takes decimal digits",
+            )
+        ],
         args=["-i", "company_id=8089", "-i", "project_id=abc"],
     ),
     Case(

@@ -11,10 +11,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from task_runner.errors import UsageError
 from task_runner.redact import REDACTOR
+
+if TYPE_CHECKING:
+    from task_runner.workflow.inputs import InputText
 
 __all__ = [
     "add_definitions_option",
@@ -46,7 +49,9 @@ def add_input_option(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="set a workflow input (repeatable); VALUE is read as a YAML scalar: 777 is a number",
+        help="set a workflow input (repeatable); VALUE is read by the input's declared type: "
+        "text exactly as typed for a string, decimal digits for an integer (0777 is refused, "
+        "never octal), true or false for a boolean, [1, 2] for an array",
     )
 
 
@@ -69,14 +74,17 @@ def definitions_dirs(args: argparse.Namespace) -> list[str]:
     return dirs
 
 
-def parse_inputs(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["project_id=777", "name=x"]`` -> ``{"project_id": 777, "name": "x"}``.
+def parse_inputs(pairs: Sequence[str]) -> dict[str, InputText]:
+    """``["project_id=777", "name=x"]`` -> ``{"project_id": InputText("777"), ...}``.
 
-    Each VALUE is read as YAML (``true``, ``12``, ``[1, 2]``); what YAML cannot read, and
-    dates and timestamps, stay the text the user typed (``2024-01-01`` reaches templates
-    unchanged). Only ``null`` or ``~`` give None; an empty VALUE is ``""``.
+    Each VALUE stays the text as typed, marked as command-line text; the workflow's
+    declared input type reads it later (``resolve_inputs``), so that ``0777`` is never
+    octal and ``12:30`` never sexagesimal (see :mod:`task_runner.workflow.inputs`).
+    Keys are stripped; a later pair wins.
     """
-    result: dict[str, Any] = {}
+    from task_runner.workflow.inputs import InputText
+
+    result: dict[str, InputText] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         key = key.strip()
@@ -84,24 +92,8 @@ def parse_inputs(pairs: Sequence[str]) -> dict[str, Any]:
             raise UsageError(
                 f"--input {pair!r} is not KEY=VALUE", hint="write it like --input project_id=777"
             )
-        result[key] = _input_value(raw)
+        result[key] = InputText(raw)
     return result
-
-
-def _input_value(raw: str) -> Any:
-    import yaml
-
-    if not raw.strip():
-        return ""
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return raw
-    if value is None:  # "Null" or a lone "# comment" is text, not a missing value
-        return None if raw.strip() in ("null", "~") else raw
-    if isinstance(value, (str, int, float, bool, list, dict)):
-        return value
-    return raw  # dates, timestamps, binary: as the user typed them
 
 
 def dump_json(obj: Any) -> str:

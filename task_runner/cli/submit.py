@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from task_runner.cli.common import (
@@ -50,9 +51,8 @@ def handle(args: argparse.Namespace) -> int:
 
     if args.timeout is not None and not args.timeout > 0:  # also refuses nan
         raise UsageError(f"--timeout {args.timeout:g} must be a positive number of seconds")
-    inputs = parse_inputs(args.inputs)
     definitions = definitions_dirs(args)
-    name = _check_locally(args.workflow, inputs, definitions)
+    name, inputs = _check_locally(args.workflow, parse_inputs(args.inputs), definitions)
 
     from task_runner.distributed.dispatch import submit, wait_for
 
@@ -67,14 +67,20 @@ def handle(args: argparse.Namespace) -> int:
     return _report(wait_for(run_id, timeout=args.timeout), args.output)
 
 
-def _check_locally(path: str, inputs: dict[str, object], definitions: list[str]) -> str:
-    """Load the workflow and resolve its inputs here: a mistake is exit 2, before enqueuing."""
+def _check_locally(
+    path: str, given: Mapping[str, Any], definitions: list[str]
+) -> tuple[str, dict[str, Any]]:
+    """Load the workflow and resolve its inputs here: a mistake is exit 2, before enqueuing.
+
+    Returns the workflow's name and the given inputs read by their declared types, so the
+    worker gets typed JSON values (``777``, never the text ``0777``) to run with.
+    """
     from task_runner.workflow import load_workflow
     from task_runner.workflow.prepare import resolve_inputs
 
     workflow = load_workflow(path, definitions=definitions)
-    resolve_inputs(workflow, inputs)
-    return workflow.name
+    values = resolve_inputs(workflow, given)
+    return workflow.name, {k: v for k, v in values.items() if k in given}
 
 
 def _report(data: dict[str, Any], output: str) -> int:

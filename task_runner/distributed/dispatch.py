@@ -9,6 +9,8 @@
 
 The workflow's text travels with the message, so workers need not share a file system
 with the submitter; a worker that has the same file at the same path loads it from there.
+Inputs travel as typed JSON values (``777``, not the text ``0777``): text typed on a
+command line is read by its input's declared type before it is sent, never by the worker.
 
 Example::
 
@@ -66,7 +68,7 @@ def submit(
     run_id = run_id or new_run_id()
     kwargs = {
         "workflow": str(file),
-        "inputs": json.loads(json.dumps(dict(inputs), default=str)),
+        "inputs": _message_inputs(file, inputs, definitions),
         "trigger": trigger,
         "run_id": run_id,
         "scheduled_at": _iso(scheduled_at),
@@ -83,6 +85,27 @@ def submit(
             hint="check TASK_RUNNER_BROKER_URL and that Redis is running",
         ) from None
     return run_id
+
+
+def _message_inputs(
+    file: Path, inputs: Mapping[str, Any], definitions: Sequence[str]
+) -> dict[str, Any]:
+    """The inputs as the JSON values the worker runs with.
+
+    Command-line text (``InputText``, from ``parse_inputs``) is read by the workflow's
+    declared input types here, once: through JSON it would arrive as a plain string, and a
+    worker would take ``"0777"`` as a Python value rather than as text to be read by its
+    type. ``task-runner submit`` sends values it has already read.
+    """
+    from task_runner.workflow.inputs import InputText
+
+    if any(isinstance(v, InputText) for v in inputs.values()):
+        from task_runner.workflow import load_workflow
+        from task_runner.workflow.prepare import resolve_inputs
+
+        values = resolve_inputs(load_workflow(file, definitions=definitions), inputs)
+        inputs = {k: values[k] for k in inputs}
+    return json.loads(json.dumps(dict(inputs), default=str))  # type: ignore[no-any-return]
 
 
 def scheduled_run_id(

@@ -26,6 +26,7 @@ from jsonschema import Draft202012Validator
 
 from task_runner.errors import (
     InputError,
+    InputErrors,
     SchemaValidationError,
     UsageError,
     raise_if_any,
@@ -42,8 +43,9 @@ from task_runner.model import (
     Timeout,
 )
 from task_runner.redact import REDACTOR
+from task_runner.workflow.inputs import input_value
 from task_runner.workflow.model import TaskSpec, Workflow, path_text
-from task_runner.workflow.params import coerce, validate_rendered_params
+from task_runner.workflow.params import validate_rendered_params
 from task_runner.workflow.request_builder import build_operation_request, build_raw_request
 from task_runner.workflow.templating import Namespace, SecretsNamespace, is_template
 from task_runner.workflow.yaml_loader import locate
@@ -130,7 +132,15 @@ class PreparedTask:
 
 
 def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults + given values, coerced and checked against each input's schema."""
+    """Defaults + given values, read by each input's type and checked against its schema.
+
+    Command-line text (:class:`~task_runner.workflow.inputs.InputText`, from
+    ``parse_inputs``) is read by the input's declared type, so ``0777`` is refused for an
+    integer and stays ``"0777"`` for a string; Python values are coerced losslessly. Every
+    mistake is raised at once::
+
+        resolve_inputs(workflow, parse_inputs(["project_id=777"]))  # {"project_id": 777, ...}
+    """
     errors: list[InputError] = []
     values: dict[str, Any] = {}
     for name in given:
@@ -141,7 +151,15 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
             )
     for name, spec in workflow.inputs.items():
         if name in given:
-            value = coerce(given[name], spec.schema)
+            try:
+                value = input_value(name, given[name], spec.schema)
+            except (InputError, InputErrors) as exc:
+                refused = exc.errors if isinstance(exc, InputErrors) else [exc]
+                for error in refused:  # where the input and its type are declared
+                    error.location = error.location or spec.location
+                    error.path = error.path or f"inputs.{name}"
+                errors.extend(refused)
+                continue
         elif spec.has_default:
             value = spec.schema["default"]
         else:
