@@ -67,7 +67,9 @@ class Pagination:
     dropped (``None``: keep every item). ``on_mismatch``: what to do when the run cannot
     vouch for the listing (count against ``Total``, a listing that changed under the
     run, a looping ``Link``): ``warn`` (a warning in the result and on stderr) or
-    ``fail`` (the task fails, exit 1, its JSONL output is not published).
+    ``fail`` (the task fails, exit 1, its JSONL output is not published). ``version``:
+    the item field that changes on every update; a windowed task drops an item that an
+    earlier, overlapping window delivered at the same ``key`` and ``version``.
     """
 
     mode: Literal["none", "all", "pages"] = "none"
@@ -76,6 +78,7 @@ class Pagination:
     page_param: str = "page"
     per_page_param: str = "per_page"
     key: str | None = "id"
+    version: str | None = "updated_at"
     on_mismatch: Literal["warn", "fail"] = "warn"
 
     @property

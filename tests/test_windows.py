@@ -82,7 +82,7 @@ class Clock:
 
 def test_plan_run_uses_the_last_success_and_the_scheduled_time(tmp_path: Path) -> None:
     history = History.open(tmp_path)
-    spec = WindowSpec(initial_lookback=86400)
+    spec = WindowSpec(initial_lookback=86400, lag=0)
     clock = Clock(T0)
     first = plan_run("wf", spec, history, now=clock)
     assert (first.window_start, first.window_end) == (T0 - 24 * HOUR, T0)
@@ -92,6 +92,17 @@ def test_plan_run_uses_the_last_success_and_the_scheduled_time(tmp_path: Path) -
     second = plan_run("wf", spec, None, scheduled_at=scheduled, trigger="schedule", now=clock)
     assert second.window_end == T0 + HOUR  # the scheduled time, in whole seconds
     assert second.started_at == clock.now
+
+
+@pytest.mark.parametrize("lag", [None, 0, 300], ids=["default-60s", "no-lag", "5min"])
+def test_a_window_ends_lag_before_the_run_time(lag: float | None) -> None:
+    spec = WindowSpec() if lag is None else WindowSpec(lag=lag)
+    expected = dt.timedelta(seconds=60 if lag is None else lag)
+    manual = plan_run("wf", spec, None, now=Clock(T0))
+    assert manual.window_end == T0 - expected and manual.started_at == T0
+    scheduled = plan_run("wf", spec, None, scheduled_at=T0 + HOUR, now=Clock(T0 + HOUR))
+    assert scheduled.window_end == T0 + HOUR - expected
+    assert scheduled.scheduled_at == T0 + HOUR
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +117,7 @@ def test_a_failed_run_is_covered_by_the_next_run(tmp_path: Path, emulator: Emula
         workflow_data(
             "windows",
             {"list_images": images_task(**{"filters[updated_at]": WINDOW_FILTER})},
-            window={"initial_lookback": "1h"},
+            window={"initial_lookback": "1h", "lag": "0s"},
         ),
     )
     workflow = load_workflow(path)

@@ -98,7 +98,9 @@ def dry_run(args: argparse.Namespace) -> int:
     preparer = Preparer(
         workflow,
         inputs,
-        RunContext.now(workflow.name, lookback=workflow.window.initial_lookback),
+        RunContext.now(
+            workflow.name, lookback=workflow.window.initial_lookback, lag=workflow.window.lag
+        ),
         secrets=PlaceholderSecrets(),
     )
     if task.references:

@@ -24,6 +24,8 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Hashable, Mapping
@@ -32,7 +34,7 @@ from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 
-__all__ = ["HeaderCount", "Tally", "item_key", "read_count_header"]
+__all__ = ["HeaderCount", "Tally", "delivery_identity", "item_key", "read_count_header"]
 
 log = logging.getLogger("task_runner.http")
 
@@ -89,14 +91,36 @@ def item_key(item: Any, key: str | None) -> Hashable | None:
     return None
 
 
+def delivery_identity(item: Any, key: str | None, version: str | None) -> str | None:
+    """A short digest of ``(key, version)`` of ``item``: what a windowed task remembers
+    of each item it delivered, so that the next run's overlapping window drops the same
+    item at the same version (and delivers it again once it was updated).
+    ``None`` when the item has no ``key``."""
+    identity = item_key(item, key)
+    if identity is None:
+        return None
+    stamp = item_key(item, version) if version else None
+    text = json.dumps([identity, stamp], default=str, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 @dataclass
 class Tally:
     """Counts and identities of one task's pages (thread-safe; pages arrive in order).
 
     ``key``: the field that identifies an item (``None``: no de-duplication).
+    ``previously``: :func:`delivery_identity` digests that earlier runs delivered (their
+    windows overlap this one); such items are dropped and counted in
+    ``already_delivered``. ``remember``: collect the digests of what this run delivers
+    in ``delivered`` (with ``version`` naming the field that changes on every update).
     """
 
     key: str | None = "id"
+    version: str | None = None
+    previously: frozenset[str] = frozenset()
+    remember: bool = False
+    already_delivered: int = 0
+    delivered: set[str] = field(default_factory=set, repr=False)
     total_reported: int | None = None
     item_count: int = 0
     duplicates_dropped: int = 0
@@ -125,7 +149,7 @@ class Tally:
         """Page ``number``'s items less those already delivered (by ``key``), counted."""
         self.read_total(number, headers)
         fresh: list[Any] = []
-        dropped = 0
+        dropped = before = 0
         with self._lock:
             self.pages += 1
             for item in items:
@@ -137,9 +161,17 @@ class Tally:
                     continue
                 else:
                     self._seen.add(identity)
+                if self.previously or self.remember:
+                    digest = delivery_identity(item, self.key, self.version)
+                    if digest is not None and digest in self.previously:
+                        before += 1
+                        continue
+                    if digest is not None and self.remember:
+                        self.delivered.add(digest)
                 fresh.append(item)
             self.item_count += len(fresh)
             self.duplicates_dropped += dropped
+            self.already_delivered += before
         if dropped:
             self.warn(
                 f"page {number}: {dropped} item(s) repeated items of earlier pages "
@@ -164,15 +196,22 @@ class Tally:
         """Compare what came with what was promised; adds the closing warnings."""
         if self.capped:
             return
-        if self.total_reported is not None and self.item_count != self.total_reported:
-            missing = self.total_reported - self.item_count
+        listed = self.item_count + self.already_delivered
+        if self.total_reported is not None and listed != self.total_reported:
+            missing = self.total_reported - listed
             what = (
                 f"{missing} item(s) the API counted were not delivered"
                 if missing > 0
                 else f"{-missing} more item(s) than the API counted were delivered"
             )
+            earlier = (
+                f" (+{self.already_delivered} delivered by an earlier run)"
+                if self.already_delivered
+                else ""
+            )
             self.warn(
-                f"Total says {self.total_reported} item(s), {self.item_count} delivered: {what}",
+                f"Total says {self.total_reported} item(s), {self.item_count} delivered"
+                f"{earlier}: {what}",
                 unresolved=True,
             )
         if len(self.totals) > 1:
@@ -209,6 +248,7 @@ class Tally:
             "total_reported": self.total_reported,
             "item_count": self.item_count,
             "duplicates_dropped": self.duplicates_dropped,
+            "already_delivered": self.already_delivered,
             "pages": self.pages,
             "complete": self.complete,
             "warnings": list(self.warnings),

@@ -123,7 +123,9 @@ def run_task_once(
     """Run ``task`` (and what it needs); raise InputErrors before sending anything."""
     workflow.task(task)  # an unknown task is an input error, before anything runs
     values = resolve_inputs(workflow, inputs)
-    run = RunContext.now(workflow.name, lookback=workflow.window.initial_lookback)
+    run = RunContext.now(
+        workflow.name, lookback=workflow.window.initial_lookback, lag=workflow.window.lag
+    )
     preset, sources, needed = find_upstream_recordings(workflow, task, values, store)
     upstream: dict[str, dict[str, Any]] = {}
     for name, source in sources.items():

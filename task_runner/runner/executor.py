@@ -65,6 +65,8 @@ class ExecutionOptions:
     max_pages: int | None = None  # cap pages (test-request --pages)
     keep_items_in_memory: bool = True
     environ: Mapping[str, str] | None = None
+    # Per windowed task: digests of the items earlier, overlapping windows delivered.
+    delivered_before: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -80,7 +82,9 @@ def execute(
 ) -> RunResult:
     """Run ``workflow`` once; raise InputErrors (nothing sent) or return the result."""
     options = options or ExecutionOptions()
-    run = run or RunContext.now(workflow.name, lookback=workflow.window.initial_lookback)
+    run = run or RunContext.now(
+        workflow.name, lookback=workflow.window.initial_lookback, lag=workflow.window.lag
+    )
     values = resolve_inputs(workflow, inputs)
     preparer = Preparer(
         workflow,
@@ -299,7 +303,13 @@ class _Runner:
         from task_runner.http.tally import Tally
 
         pagination = self._pagination(prepared)
-        tally = Tally(key=pagination.key)
+        windowed = self.workflow.tasks[prepared.name].windowed
+        tally = Tally(
+            key=pagination.key,
+            version=pagination.version,
+            previously=self.options.delivered_before.get(prepared.name, frozenset()),
+            remember=windowed,
+        )
         pages = self.client(prepared.connection).fetch(
             prepared.request,
             retry=prepared.retry,
@@ -338,6 +348,7 @@ class _Runner:
             if sink is not None:
                 sink.commit()
                 result.output = str(prepared.output_jsonl)
+            result.delivered = tally.delivered
         except BaseException:
             if sink is not None:
                 sink.abort()

@@ -68,13 +68,17 @@ class TaskResult:
     # What the API promised against what was delivered (see task_runner.http.tally):
     total_reported: int | None = None  # the API's Total, when it sent one
     duplicates_dropped: int = 0
+    already_delivered: int = 0  # dropped: an earlier, overlapping window delivered them
     complete: bool | None = None  # None: the task sent nothing (skipped, failed early)
     warnings: list[str] = field(default_factory=list)
+    # Digests of what a windowed task delivered (kept in the history, never printed).
+    delivered: set[str] = field(default_factory=set, repr=False)
 
     def set_tally(self, summary: Mapping[str, Any]) -> None:
         """Take the counts of a :class:`~task_runner.http.tally.Tally` summary."""
         self.total_reported = summary.get("total_reported")
         self.duplicates_dropped = int(summary.get("duplicates_dropped") or 0)
+        self.already_delivered = int(summary.get("already_delivered") or 0)
         self.complete = bool(summary.get("complete"))
         self.warnings = [str(w) for w in summary.get("warnings") or ()]
 
@@ -87,6 +91,7 @@ class TaskResult:
             "item_count": self.item_count,
             "total_reported": self.total_reported,
             "duplicates_dropped": self.duplicates_dropped,
+            "already_delivered": self.already_delivered,
             "complete": self.complete,
             "warnings": self.warnings,
             "output": self.output,
@@ -117,6 +122,7 @@ class TaskResult:
             skipped_by_condition=bool(data.get("skipped_by_condition", False)),
             total_reported=data.get("total_reported"),
             duplicates_dropped=int(data.get("duplicates_dropped") or 0),
+            already_delivered=int(data.get("already_delivered") or 0),
             complete=data.get("complete"),
             warnings=[str(w) for w in data.get("warnings") or ()],
         )

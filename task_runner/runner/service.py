@@ -120,7 +120,8 @@ def run_workflow(
         now=now,
     )
     if history is not None:
-        history.start_run(run, inputs=inputs, workflow_path=str(workflow.path))
+        history.start_run(run, inputs=_typed(workflow, inputs), workflow_path=str(workflow.path))
+        options = _with_delivered(options, workflow, history, run)
     try:
         result = execute(workflow, inputs, run=run, options=options)
     except TaskRunnerError as exc:
@@ -133,8 +134,33 @@ def run_workflow(
         _close(history, run.id, "failed", f"internal error: {type(exc).__name__}: {exc}")
         raise
     if history is not None:
-        history.finish_run(result)
+        end = run.window_end
+        forget = end - dt.timedelta(seconds=workflow.window.overlap) if end else None
+        history.finish_run(result, window_end=end, forget_before=forget)
     return result
+
+
+def _typed(workflow: Workflow, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The inputs as the run reads them (``--input`` text by each input's type), for the
+    history; as given when they are wrong (the run then fails with the input errors)."""
+    from task_runner.workflow.prepare import resolve_inputs
+
+    try:
+        return resolve_inputs(workflow, inputs)
+    except TaskRunnerError:
+        return inputs
+
+
+def _with_delivered(
+    options: ExecutionOptions, workflow: Workflow, history: History, run: Any
+) -> ExecutionOptions:
+    """Options whose windowed tasks know what earlier, overlapping windows delivered."""
+    windowed = [name for name, task in workflow.tasks.items() if task.windowed]
+    if not windowed or run.window_start is None:
+        return options
+    return replace(
+        options, delivered_before=history.delivered(workflow.name, windowed, run.window_start)
+    )
 
 
 def recorded_success(history: History | None, run_id: str | None) -> RunResult | None:

@@ -1,8 +1,16 @@
 """Incremental run windows: which interval of time one run of a workflow covers.
 
-A run's window ends at its scheduled time (or now, for a manual run) and starts where the
-previous *successful* run's window ended (less ``overlap``), or ``initial_lookback``
-before the end when there was no success yet. A failed run does not move the start, so
+A run's window ends ``lag`` before its scheduled time (or before now, for a manual run)
+and starts where the previous *successful* run's window ended (less ``overlap``), or
+``initial_lookback`` before the end when there was no success yet.
+
+Why ``lag``: a window that ends at the current second is still open; items updated in
+that second may not be listed yet, and the listing keeps changing while it is paged, so
+items shift between pages (duplicates within a run, items no run ever fetches). A window
+that ends a minute in the past (the default) is closed: what it covers no longer grows.
+With ``overlap``, consecutive windows share their edge (for APIs that list an update
+late); a windowed task drops the items an earlier window already delivered at the same
+version (:class:`~task_runner.http.tally.Tally`), so each lands exactly once. A failed run does not move the start, so
 the next run covers its window again: a pull with ``filters[updated_at]`` never leaves a
 gap. With ``max_span``, a window after a long outage is cut to ``max_span`` *at its end*
 (it ends early rather than starting late), so the following runs catch up piece by
@@ -82,7 +90,8 @@ def plan_run(
     started = _utc(now()).replace(microsecond=0)
     # Whole seconds: APIs take second-precision filters, and the next window starts
     # exactly where this one ends, so flooring loses nothing.
-    end = _utc(scheduled_at).replace(microsecond=0) if scheduled_at is not None else started
+    moment = _utc(scheduled_at).replace(microsecond=0) if scheduled_at is not None else started
+    end = moment - dt.timedelta(seconds=spec.lag)
     last = history.last_success(workflow_name) if history is not None else None
     window = compute_window(
         spec,
@@ -95,7 +104,7 @@ def plan_run(
         workflow=workflow_name,
         trigger=trigger,
         started_at=started,
-        scheduled_at=end if scheduled_at is not None else started,
+        scheduled_at=moment,
         window_start=window.start,
         window_end=window.end,
         previous_success_at=window.previous_success_at,

@@ -25,7 +25,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +90,15 @@ CREATE TABLE IF NOT EXISTS task_results (
     error TEXT,
     PRIMARY KEY (run_id, task)
 );
+-- What windowed tasks delivered (digests of key + version, see task_runner.http.tally),
+-- kept while a later window may overlap the one that delivered it.
+CREATE TABLE IF NOT EXISTS delivered (
+    workflow TEXT NOT NULL,
+    task TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    window_end_ts REAL NOT NULL,
+    PRIMARY KEY (workflow, task, digest)
+) WITHOUT ROWID;
 """
 
 _RUN_COLUMNS = (
@@ -231,10 +240,41 @@ class History:
             )
             conn.execute("DELETE FROM task_results WHERE run_id = ?", (run.id,))
 
-    def finish_run(self, result: RunResult) -> None:
-        """Record ``result`` (final status, task results) in one transaction."""
+    def delivered(
+        self, workflow: str, tasks: Iterable[str], since: dt.datetime
+    ) -> dict[str, frozenset[str]]:
+        """Per task, the digests delivered by runs whose window ended at or after ``since``
+        (the start of the window about to run: those windows overlap or touch it, and
+        range filters such as Procore's ``a...b`` include both ends)."""
+        found: dict[str, set[str]] = {name: set() for name in tasks}
+        if not found or not self.exists():
+            return {name: frozenset(v) for name, v in found.items()}
+        with self._session() as conn:
+            for task, digest in conn.execute(
+                "SELECT task, digest FROM delivered WHERE workflow = ? AND window_end_ts >= ?",
+                (workflow, since.timestamp()),
+            ):
+                if task in found:
+                    found[task].add(digest)
+        return {name: frozenset(v) for name, v in found.items()}
+
+    def finish_run(
+        self,
+        result: RunResult,
+        *,
+        window_end: dt.datetime | None = None,
+        forget_before: dt.datetime | None = None,
+    ) -> None:
+        """Record ``result`` (final status, task results) in one transaction.
+
+        A succeeded run's windowed tasks' delivered digests are kept with ``window_end``
+        in the same transaction; digests of windows that ended before ``forget_before``
+        (no later window can reach back to them) are dropped.
+        """
         data = result.to_json()
         with self._session() as conn, _write(conn):
+            if result.status == "succeeded" and window_end is not None:
+                self._remember(conn, result, window_end, forget_before)
             conn.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, error = ?, item_count = ?, "
                 "result = ? WHERE id = ?",
@@ -270,6 +310,29 @@ class History:
                     for position, (name, task) in enumerate(result.tasks.items())
                 ],
             )
+
+    @staticmethod
+    def _remember(
+        conn: sqlite3.Connection,
+        result: RunResult,
+        window_end: dt.datetime,
+        forget_before: dt.datetime | None,
+    ) -> None:
+        if forget_before is not None:
+            conn.execute(
+                "DELETE FROM delivered WHERE workflow = ? AND window_end_ts < ?",
+                (result.workflow, forget_before.timestamp()),
+            )
+        stamp = window_end.timestamp()
+        conn.executemany(
+            "INSERT INTO delivered (workflow, task, digest, window_end_ts) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (workflow, task, digest) DO UPDATE SET window_end_ts = excluded.window_end_ts",
+            (
+                (result.workflow, name, digest, stamp)
+                for name, task in result.tasks.items()
+                for digest in task.delivered
+            ),
+        )
 
     def fail_run(self, run_id: str, status: str, error: str) -> None:
         """Close a run that ended before it produced a result (input error, crash)."""

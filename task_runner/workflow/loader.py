@@ -99,6 +99,7 @@ class _Builder:
         self.catalogue = catalogue
         self.errors: list[InputError] = []
         self.templates = TemplateEngine()
+        self.windowed: set[str] = set()  # tasks whose templates read the run's window
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -278,6 +279,7 @@ class _Builder:
                 initial_lookback=parse_duration(raw.get("initial_lookback", 86400)),
                 overlap=parse_duration(raw.get("overlap", 0)),
                 max_span=parse_duration(raw["max_span"]) if "max_span" in raw else None,
+                lag=parse_duration(raw.get("lag", WindowSpec.lag)),
             )
         except (ValueError, TypeError):
             return WindowSpec()
@@ -332,6 +334,7 @@ class _Builder:
                 self.check_raw_request(task, base)
             refs = self.check_templates(task.data, base, task=name, workflow=workflow)
             object.__setattr__(task, "references", frozenset(refs))
+            object.__setattr__(task, "windowed", name in self.windowed)
 
     def check_operation(self, workflow: Workflow, task: TaskSpec, base: list[Any]) -> None:
         assert task.operation is not None
@@ -427,6 +430,8 @@ class _Builder:
                 hint="templates may read data, not Python internals",
             )
         found: set[str] = set()
+        if task is not None and {("run", "window_start"), ("run", "window_end")} & refs:
+            self.windowed.add(task)
         inputs = self.data.get("inputs")
         tasks = self.data.get("tasks")
         inputs = inputs if isinstance(inputs, Mapping) else {}
@@ -545,6 +550,7 @@ def parse_paginate(raw: Any) -> Pagination:
     common: dict[str, Any] = {
         "max_concurrency": int(raw.get("max_concurrency", 4)),
         "key": raw.get("key", "id"),
+        "version": raw.get("version", "updated_at"),
         "on_mismatch": raw.get("on_mismatch", "warn"),
     }
     if pages == "all":

@@ -74,11 +74,16 @@ class ScheduleSpec:
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """Incremental windows: the first run looks back ``initial_lookback`` seconds."""
+    """Incremental windows, in seconds: the first run looks back ``initial_lookback``;
+    each window ends ``lag`` before the run's time (a closed boundary: what was updated
+    before it is already listed); ``overlap`` re-reads the end of the previous window
+    (items delivered there are dropped, see ``Pagination.version``); ``max_span`` caps
+    one window after an outage."""
 
     initial_lookback: float = 86400.0
     overlap: float = 0.0
     max_span: float | None = None
+    lag: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class TaskSpec:
     references: frozenset[str] = frozenset()
     description: str = ""
     when: str | bool | None = None
+    windowed: bool = False  # its templates read run.window_start / run.window_end
 
     @property
     def dependencies(self) -> frozenset[str]:

@@ -74,18 +74,25 @@ class RunContext:
 
     @classmethod
     def now(
-        cls, workflow: str, *, trigger: str = "manual", lookback: float = 86400.0
+        cls,
+        workflow: str,
+        *,
+        trigger: str = "manual",
+        lookback: float = 86400.0,
+        lag: float = 0.0,
     ) -> RunContext:
-        """A run starting now whose window is the last ``lookback`` seconds."""
+        """A run starting now whose window is the ``lookback`` seconds that end ``lag``
+        seconds ago (see :mod:`task_runner.runner.windows`)."""
         started = _utcnow()
+        end = started - dt.timedelta(seconds=lag)
         return cls(
             id=new_run_id(),
             workflow=workflow,
             trigger=trigger,
             started_at=started,
             scheduled_at=started,
-            window_start=started - dt.timedelta(seconds=lookback),
-            window_end=started,
+            window_start=end - dt.timedelta(seconds=lookback),
+            window_end=end,
         )
 
     def namespace(self) -> Namespace:
