@@ -528,3 +528,19 @@ def test_next_link_carrying_a_secret_to_another_origin_is_refused(
         assert len(server.requests) == 1
     assert code == 1 and "carries a secret" in task["error"]
     assert TOKEN not in err
+
+
+def test_text_summary_says_what_was_vouched_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = Listing(200, link="none", before_page=_insert_front)
+    with TestServer(listing) as server:
+        wf = write_workflow(tmp_path / "wf.yaml", server.url, per_page=50)
+        code = main(["run", str(wf)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "INCOMPLETE: 200 of Total 207 item(s) delivered, 7 duplicate(s) dropped" in text
+    assert "warning: the listing changed during the run (Total 200 -> 207)" in text
+    with TestServer(Listing(30)) as server:
+        main(["run", str(write_workflow(tmp_path / "ok.yaml", server.url))])
+    assert "complete: 30 of Total 30 item(s) delivered\n" in capsys.readouterr().out

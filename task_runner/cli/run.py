@@ -120,13 +120,16 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def completeness_line(task: TaskResult) -> str:
-    """``complete: 250 of Total 250 item(s), 0 duplicate(s) dropped`` (or INCOMPLETE)."""
+    """``complete: 250 of Total 250 item(s) delivered`` (or ``INCOMPLETE: ...``), with
+    the duplicates dropped and the items an earlier window delivered, when any."""
     total = f" of Total {task.total_reported}" if task.total_reported is not None else ""
     word = "complete" if task.complete else "INCOMPLETE"
-    return (
-        f"{word}: {task.item_count}{total} item(s) delivered, "
-        f"{task.duplicates_dropped} duplicate(s) dropped"
-    )
+    line = f"{word}: {task.item_count}{total} item(s) delivered"
+    if task.duplicates_dropped:
+        line += f", {task.duplicates_dropped} duplicate(s) dropped"
+    if task.already_delivered:
+        line += f", {task.already_delivered} already delivered by an earlier window"
+    return line
 
 
 def print_summary(result: RunResult) -> None:
@@ -144,7 +147,7 @@ def print_summary(result: RunResult) -> None:
         if task.output:
             line += f"  -> {task.output}"
         out(line)
-        if task.complete is not None and (task.warnings or not task.complete):
+        if task.complete is not None:
             out(f"    {completeness_line(task)}")
         for warning in task.warnings:
             out(f"    warning: {warning}")
