@@ -46,7 +46,11 @@ from task_runner.redact import REDACTOR
 from task_runner.workflow.inputs import input_value
 from task_runner.workflow.model import TaskSpec, Workflow, path_text
 from task_runner.workflow.params import validate_rendered_params
-from task_runner.workflow.request_builder import build_operation_request, build_raw_request
+from task_runner.workflow.request_builder import (
+    build_operation_request,
+    build_raw_request,
+    url_template,
+)
 from task_runner.workflow.templating import Namespace, SecretsNamespace, is_template
 from task_runner.workflow.yaml_loader import locate
 
@@ -336,7 +340,10 @@ class Preparer:
                 raise
         else:
             spec = task.request or {}
-            rendered = self._render(dict(spec), [*base, "request"])
+            template = dict(spec)
+            if isinstance(template.get("url"), str):
+                template["url"] = url_template(template["url"])
+            rendered = self._render(template, [*base, "request"])
             params = rendered
             request = build_raw_request(spec, rendered, connection, task=name)
         output = (

@@ -2,7 +2,11 @@
 
 A templated value can never change the host or climb out of the path: path parameters
 are percent-encoded whole (``/`` included) and ``.``/``..`` are refused; a raw request
-URL's scheme and host must be written literally or come from the connection.
+URL's scheme and host must be written literally or come from the connection, and every
+``{{ expression }}`` in it is percent-encoded as one URL component (:func:`url_template`),
+so a value holding ``/``, ``?``, ``#`` or CR/LF can add no segment, query parameter or
+fragment. Header values (templated or not) holding CR, LF or NUL are refused before
+anything is sent (RFC 9110 section 5.5).
 """
 
 from __future__ import annotations
@@ -18,9 +22,48 @@ from task_runner.model import ConnectionConfig, PreparedRequest
 if TYPE_CHECKING:
     from task_runner.catalogue import OperationDefinition
 
-__all__ = ["build_operation_request", "build_raw_request", "encode_query", "static_origin"]
+__all__ = [
+    "build_operation_request",
+    "build_raw_request",
+    "encode_query",
+    "static_origin",
+    "url_component",
+    "url_template",
+]
 
 _PATH_PARAM = re.compile(r"\{([^{}]+)\}")
+_EXPRESSION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.DOTALL)
+_FORBIDDEN_IN_HEADER = re.compile(r"[\r\n\x00]")
+
+
+def url_component(value: Any) -> str:
+    """``value`` percent-encoded as one URL path segment or query value (nothing safe)."""
+    return quote(encode_scalar(value), safe="")
+
+
+def url_template(source: str) -> str:
+    """A raw request's URL template with every ``{{ expression }}`` passed through the
+    ``url_component`` filter, so what a value holds stays inside its segment.
+
+    >>> url_template("/items/{{ inputs.id }}?q={{- inputs.q -}}")
+    '/items/{{ (inputs.id) | url_component }}?q={{- (inputs.q) | url_component -}}'
+    """
+    return _EXPRESSION.sub(
+        lambda m: f"{{{{{m[1]} ({m[2].strip()}) | url_component {m[3]}}}}}", source
+    )
+
+
+def check_headers(headers: Mapping[str, str], *, task: str | None, where: str) -> None:
+    """Refuse header names or values with CR, LF or NUL: they would split the request."""
+    for name, value in headers.items():
+        if _FORBIDDEN_IN_HEADER.search(name) or _FORBIDDEN_IN_HEADER.search(value):
+            raise SchemaValidationError(
+                f"header {name.strip()!r} holds a line break or NUL character, which would split "
+                "the HTTP request; it is not sent",
+                task=task,
+                path=f"{task}.{where}.{name.strip()}" if task else name,
+                hint="remove CR/LF from the value (a template may need | trim or | replace)",
+            )
 
 
 def encode_scalar(value: Any) -> str:
@@ -112,6 +155,7 @@ def build_operation_request(
         else:
             brackets = (param.schema.get("type") == "array") if param else True
             query.extend(encode_query(wire, value, brackets=brackets))
+    check_headers(headers, task=task, where="params")
     path = _PATH_PARAM.sub(lambda m: path_values.get(m.group(1), m.group(0)), operation.path)
     url = join_url(connection.base_url, path)
     final = urlsplit(url)
@@ -188,6 +232,7 @@ def build_raw_request(
     for name, value in (rendered.get("query") or {}).items():
         query.extend(encode_query(str(name), value))
     headers.update({str(k): encode_scalar(v) for k, v in (rendered.get("headers") or {}).items()})
+    check_headers(headers, task=task, where="request.headers")
     return PreparedRequest(
         method=str(rendered.get("method") or "GET").upper(),
         url=url,

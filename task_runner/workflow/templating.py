@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
@@ -210,11 +211,19 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
+def filter_url_component(value: Any) -> str:
+    """One URL path segment or query value, percent-encoded with nothing left as is
+    (raw request URLs apply it to every expression); booleans as ``true``/``false``."""
+    text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return quote(text, safe="")
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "iso": filter_iso,
     "iso_date": filter_iso_date,
     "iso_range": filter_iso_range,
     "shift": filter_shift,
+    "url_component": filter_url_component,
 }
 
 
