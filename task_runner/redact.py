@@ -5,24 +5,45 @@ every credential in a connection is registered with a :class:`Redactor`; every s
 that leaves the process (stdout, stderr, logs, recordings, HAR files, the state
 database, error messages) goes through :meth:`Redactor.redact` first.
 
+Free text is masked with :meth:`Redactor.redact`. Data is masked with
+:meth:`Redactor.redact_json_value` *before* it is serialised: only string values and
+string keys are touched, never numbers, booleans or ``null``, and never JSON syntax, so
+the result still serialises to valid JSON. Masking serialised JSON text instead misses a
+secret holding ``"`` or ``\\`` (it appears escaped) and turns ``"size": 4032`` into
+invalid JSON when the secret is ``4032``.
+
 The process-wide :data:`REDACTOR` is the default, so that a value registered anywhere is
 redacted everywhere::
 
-    REDACTOR.add(os.environ["PROCORE_CLIENT_SECRET"])
+    REDACTOR.add(os.environ["PROCORE_CLIENT_SECRET"], source="PROCORE_CLIENT_SECRET")
     print(REDACTOR.redact(text))
+    line = json.dumps(REDACTOR.redact_json_value(item))
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import json
 import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "REDACTOR", "SENSITIVE_HEADERS", "RedactingLogFilter", "Redactor"]
+__all__ = [
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "REDACTOR",
+    "SAFE_SECRET_LENGTH",
+    "SENSITIVE_HEADERS",
+    "RedactingLogFilter",
+    "Redactor",
+]
+
+log = logging.getLogger(__name__)
 
 MASK = "***"
 
@@ -32,46 +53,136 @@ SENSITIVE_HEADERS = frozenset(
 )
 
 #: Shorter values are not registered: masking every "a" would make output unreadable.
+#: Every registered form is longer than :data:`MASK`, so masking always shortens text.
 MIN_SECRET_LENGTH = 4
+
+#: Shorter secrets are masked but draw a warning. A value of a few characters ("4032",
+#: "admin", "test1234" is already at the edge) turns up by chance in ordinary strings:
+#: file names, ids, words; masking it there hides real data. Provider-issued secrets and
+#: tokens are 16 characters or more, so 8 flags only values a person chose or truncated.
+SAFE_SECRET_LENGTH = 8
+
+#: JSON keys that are not strings: ``json.dumps`` writes them as they are (numbers are
+#: never masked); any other key is turned into a string and masked.
+_JSON_SCALAR_KEYS = (int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class _Registry:
+    """One immutable snapshot of the registered secrets; replaced whole on every ``add``,
+    so a reader that takes ``self._registry`` once sees a consistent set without a lock."""
+
+    values: frozenset[str] = frozenset()
+    #: Every form as it appears inside a JSON string, ``ensure_ascii`` on or off.
+    json_forms: frozenset[str] = frozenset()
+
+    def adding(self, forms: set[str]) -> _Registry:
+        new = forms - self.values
+        escaped = {json.dumps(v, ensure_ascii=a)[1:-1] for v in new for a in (False, True)}
+        return _Registry(self.values | new, self.json_forms | escaped)
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str] | None:
+        # Compiled on first use, not on every ``add``: compiling a large alternation is
+        # slow, and secrets tend to arrive in bursts (a workflow's inputs, a token pair).
+        if not self.values:
+            return None
+        # Longest first, so that a secret containing another is masked whole.
+        alternatives = sorted(self.values, key=len, reverse=True)
+        return re.compile("|".join(re.escape(v) for v in alternatives))
 
 
 class Redactor:
-    """A thread-safe set of secret strings and the ways they may appear in text."""
+    """A thread-safe set of secret strings and the ways they may appear in text or data.
+
+    Example::
+
+        redactor = Redactor(["s3cr3t-value"])
+        redactor.redact("token=s3cr3t-value")  # 'token=***'
+        redactor.redact_json_value({"note": "s3cr3t-value", "n": 4032})  # {'note': '***', 'n': 4032}
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._registry = _Registry()
+        # Values only ever warned about (too short to register), and masked keys already
+        # reported as colliding: each is reported once.
+        self._refused: set[str] = set()
+        self._collided: set[str] = set()
         for value in secrets:
             self.add(value)
 
-    def add(self, value: object) -> None:
-        """Register a secret (and its URL-encoded and base64 forms)."""
-        if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+    def add(self, value: object, *, source: str | None = None) -> None:
+        """Register a secret (and its URL-encoded and base64 forms).
+
+        ``source`` (a setting or variable name, never the value) goes into the warning
+        logged once for a secret shorter than :data:`SAFE_SECRET_LENGTH`.
+        """
+        if not isinstance(value, str) or not value:
+            return
+        if len(value) < MIN_SECRET_LENGTH:
+            self._refuse(value, source)
             return
         forms = {value, quote(value, safe=""), quote_plus(value)}
         forms.add(base64.b64encode(value.encode()).decode().rstrip("="))
         with self._lock:
-            if forms <= self._values:
+            if forms <= self._registry.values:
                 return
-            self._values |= {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
-            # Longest first, so that a secret containing another is masked whole.
-            alternatives = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+            self._registry = self._registry.adding(forms)
+        if len(value) < SAFE_SECRET_LENGTH:
+            log.warning(
+                "a secret of %d characters%s is shorter than %d: it is masked inside every "
+                "string written, so ordinary text that contains it (an id, a file name) is "
+                "masked too; numbers are never masked. Use a longer secret if you can",
+                len(value),
+                _from(source),
+                SAFE_SECRET_LENGTH,
+            )
+
+    def _refuse(self, value: str, source: str | None) -> None:
+        with self._lock:
+            if value in self._refused:
+                return
+            self._refused.add(value)
+        log.warning(
+            "a secret of %d characters%s is too short to mask (the minimum is %d): "
+            "it appears unmasked in output. Use a longer secret",
+            len(value),
+            _from(source),
+            MIN_SECRET_LENGTH,
+        )
 
     def __contains__(self, value: object) -> bool:
-        return isinstance(value, str) and value in self._values
+        return isinstance(value, str) and value in self._registry.values
 
     def __bool__(self) -> bool:
-        return bool(self._values)
+        return bool(self._registry.values)
 
     def contains_secret(self, text: str) -> bool:
-        pattern = self._pattern
+        pattern = self._registry.pattern
         return bool(pattern and pattern.search(text))
+
+    def json_secret_offsets(self, text: str) -> list[int]:
+        """Where in serialised JSON ``text`` a secret may sit inside a string.
+
+        A quick, conservative check before :meth:`redact_json_value`: ``json.dumps``
+        escapes character by character, so a string holding a secret always shows the
+        secret's escaped form. No offsets means no string in ``text`` holds a secret; an
+        offset may be a false alarm (the secret ``4032`` in the number ``4032``).
+        """
+        offsets: list[int] = []
+        # Plain substring search, one form after another, beats one regex alternation
+        # several times over here, even with hundreds of forms.
+        for form in self._registry.json_forms:
+            at = text.find(form)
+            while at != -1:
+                offsets.append(at)
+                at = text.find(form, at + 1)
+        return offsets
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every registered secret replaced by ``***``."""
-        pattern = self._pattern
+        pattern = self._registry.pattern
         if pattern is None or not text:
             return text
         return pattern.sub(MASK, text)
@@ -87,15 +198,96 @@ class Redactor:
                 out[name] = self.redact(str(value))
         return out
 
-    def redact_obj(self, obj: Any) -> Any:
-        """Deep-redact strings inside JSON-like data (dicts, lists, tuples, scalars)."""
+    def redact_json_value(self, obj: Any) -> Any:
+        """A copy of JSON-like data with secrets masked in its strings and string keys.
+
+        Numbers, booleans and ``None`` are left alone; tuples become lists. When masking
+        makes two keys of one object equal, the later one gets a ``#2`` (``#3``...)
+        suffix and a warning is logged, so no entry is lost silently::
+
+            Redactor(["4032"]).redact_json_value({"id": 4032, "name": "IMG_4032.jpg"})
+            # {'id': 4032, 'name': 'IMG_***.jpg'}
+        """
+        return self._walk(obj, self._registry.pattern)
+
+    def dumps(self, obj: Any, **options: Any) -> str:
+        """``json.dumps`` of ``obj`` with secrets masked in its decoded strings, never in
+        the JSON text (so the result is always valid JSON); objects JSON cannot encode
+        are written as their redacted ``str``. ``options`` go to ``json.dumps``."""
+        return json.dumps(
+            self.redact_json_value(obj), default=lambda o: self.redact(str(o)), **options
+        )
+
+    #: The older name, used throughout the runner.
+    redact_obj = redact_json_value
+
+    def _walk(self, obj: Any, pattern: re.Pattern[str] | None) -> Any:
         if isinstance(obj, str):
-            return self.redact(obj)
-        if isinstance(obj, Mapping):
-            return {self.redact(str(k)): self.redact_obj(v) for k, v in obj.items()}
+            return _mask(obj, pattern)
+        # Cheap checks before the ABC one: this walk is on the JSONL sink's hot path.
+        if obj is None or isinstance(obj, (int, float)):
+            return obj
         if isinstance(obj, (list, tuple)):
-            return [self.redact_obj(v) for v in obj]
+            return [self._walk(v, pattern) for v in obj]
+        if isinstance(obj, (dict, Mapping)):
+            return self._walk_mapping(obj, pattern)
         return obj
+
+    def _walk_mapping(
+        self, obj: Mapping[Any, Any], pattern: re.Pattern[str] | None
+    ) -> dict[Any, Any]:
+        keys: list[Any] = [
+            k if isinstance(k, _JSON_SCALAR_KEYS) else _mask(str(k), pattern) for k in obj
+        ]
+        if all(new is old for new, old in zip(keys, obj, strict=True)):  # nearly always
+            return {key: self._walk(value, pattern) for key, value in obj.items()}
+        # Keys that masking left alone keep their place; a changed key that lands on
+        # one of them, or on another changed key, is renamed rather than overwriting it.
+        taken = {new for old, new in zip(obj, keys, strict=True) if new is old or new == old}
+        out: dict[Any, Any] = {}
+        for (old, value), new in zip(obj.items(), keys, strict=True):
+            if not (new is old or new == old):
+                new = self._unique_key(new, taken, pattern)
+                taken.add(new)
+            out[new] = self._walk(value, pattern)
+        return out
+
+    def _unique_key(self, key: str, taken: set[Any], pattern: re.Pattern[str] | None) -> str:
+        if key not in taken:
+            return key
+        n = 2
+        while (candidate := _mask(f"{key}#{n}", pattern)) in taken:
+            n += 1
+        with self._lock:
+            first = key not in self._collided
+            self._collided.add(key)
+        if first:
+            log.warning(
+                "masking secrets made two keys of one object both %r; the later one is "
+                "written as %r so that neither value is lost",
+                key,
+                candidate,
+            )
+        return candidate
+
+
+def _mask(text: str, pattern: re.Pattern[str] | None) -> str:
+    """``text`` with no registered secret left in it.
+
+    One pass is not always enough: masking can join its neighbours into a new
+    occurrence (``x`` + ``abcd`` becomes ``x***``, itself a secret). Every form is longer
+    than the mask, so every pass shortens the text and the loop ends.
+    """
+    if pattern is None:
+        return text
+    while True:
+        text, count = pattern.subn(MASK, text)
+        if not count:
+            return text
+
+
+def _from(source: str | None) -> str:
+    return f" (from {source})" if source else ""
 
 
 #: The process-wide redactor: secrets registered here are masked in all output.

@@ -7,7 +7,6 @@ a secret by forgetting to redact.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -97,7 +96,7 @@ def parse_inputs(pairs: Sequence[str]) -> dict[str, InputText]:
 
 
 def dump_json(obj: Any) -> str:
-    return REDACTOR.redact(json.dumps(REDACTOR.redact_obj(obj), indent=2, default=str))
+    return REDACTOR.dumps(obj, indent=2)
 
 
 def out(text: str = "", stream: TextIO | None = None) -> None:

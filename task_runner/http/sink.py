@@ -2,7 +2,9 @@
 
 :class:`JsonlSink` streams items, one JSON line each, to a temp file beside the target
 and renames it into place only on success; on failure the temp file is deleted, so a
-partial file never appears. Memory stays flat in the number of items.
+partial file never appears. Memory stays flat in the number of items. Secrets are
+masked in the items' strings before they are serialised (never in the JSON text, which
+would miss escaped secrets and could break the syntax), so every line is valid JSON.
 :func:`drain` empties ``Client.fetch`` into a sink or an in-memory list.
 
 Example::
@@ -14,11 +16,13 @@ Example::
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -27,17 +31,22 @@ from typing import IO, Any
 from task_runner.errors import OutputError
 from task_runner.http.response import Page
 from task_runner.http.retry import Attempt
-from task_runner.redact import REDACTOR
+from task_runner.redact import REDACTOR, Redactor
 
 __all__ = ["DrainResult", "JsonlSink", "drain"]
+
+#: ``write_all`` encodes and writes this many items at a time: one check for secrets and
+#: one ``write`` call per batch, while memory stays flat for an endless iterable.
+BATCH_SIZE = 1000
 
 
 class JsonlSink:
     """Items as JSON Lines at ``path``, atomically: the file appears only when complete."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, redactor: Redactor = REDACTOR) -> None:
         self.path = Path(path)
         self.count = 0
+        self.redactor = redactor
         self._file: IO[str] | None = None
         self._tmp: str | None = None
 
@@ -53,20 +62,41 @@ class JsonlSink:
         return self
 
     def write(self, item: Any) -> None:
+        self.write_page([item])
+
+    def write_all(self, items: Iterable[Any]) -> None:
+        iterator = iter(items)
+        while batch := list(itertools.islice(iterator, BATCH_SIZE)):
+            self.write_page(batch)
+
+    def write_page(self, items: Sequence[Any]) -> None:
+        """Write ``items``, one line each, with secrets masked in their strings."""
         if self._file is None:
             self.open()
         assert self._file is not None
-        line = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+        text = self._encode(items)
         try:
-            self._file.write(REDACTOR.redact(line) + "\n")
+            self._file.write(text)
         except OSError as exc:
             self.abort()
             raise OutputError(f"writing {self.path} failed: {exc.strerror}") from None
-        self.count += 1
+        self.count += len(items)
 
-    def write_all(self, items: Iterable[Any]) -> None:
-        for item in items:
-            self.write(item)
+    def _encode(self, items: Sequence[Any]) -> str:
+        # Nearly every page holds no secret: serialise once, look for any secret's
+        # JSON-escaped form in the whole page, and mask only the items where one is.
+        lines = [_dumps(item) for item in items]
+        if not lines:
+            return ""
+        text = "\n".join(lines) + "\n"
+        offsets = self.redactor.json_secret_offsets(text)
+        if not offsets:
+            return text
+        # An escaped form holds no raw newline, so each offset falls inside one line.
+        ends = list(itertools.accumulate(len(line) + 1 for line in lines))
+        for index in {bisect.bisect_right(ends, at) for at in offsets}:
+            lines[index] = _dumps(self.redactor.redact_json_value(items[index]))
+        return "\n".join(lines) + "\n"
 
     def commit(self) -> None:
         """Flush, fsync and rename into place."""
@@ -124,6 +154,10 @@ class DrainResult:
     items: list[Any] | None = None
     attempts: list[Attempt] = field(default_factory=list)
     elapsed: float = 0.0
+
+
+def _dumps(item: Any) -> str:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
 
 
 def drain(pages: Iterable[Page], sink: JsonlSink | None = None) -> DrainResult:

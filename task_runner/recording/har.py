@@ -135,7 +135,7 @@ def to_har(recording: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def har_text(har: Mapping[str, Any]) -> str:
-    return REDACTOR.redact(json.dumps(har, indent=2)) + "\n"
+    return REDACTOR.dumps(har, indent=2) + "\n"
 
 
 def write_har(har: Mapping[str, Any], path: str | Path) -> Path:

@@ -120,7 +120,7 @@ class RecordingStore:
         while path.exists():  # two recordings in the same microsecond: keep both
             path = folder / f"{timestamp_name(moment)}-{suffix}.json"
             suffix += 1
-        text = REDACTOR.redact(json.dumps(REDACTOR.redact_obj(recording), indent=2, default=str))
+        text = REDACTOR.dumps(recording, indent=2)
         try:
             atomic_write_text(path, text + "\n")
         except OSError as exc:

@@ -477,7 +477,7 @@ def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _json(value: Any) -> str:
-    return REDACTOR.redact(json.dumps(REDACTOR.redact_obj(value), default=str))
+    return REDACTOR.dumps(value)
 
 
 def _text(value: str | None) -> str | None:
