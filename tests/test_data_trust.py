@@ -348,6 +348,25 @@ def test_bad_total_header_is_named_and_probing_takes_over(
     assert f"page 1: the Total header {value!r} is not a non-negative integer" in err
 
 
+@pytest.mark.parametrize("value", ["ten", "-10", "0"], ids=["text", "negative", "zero"])
+def test_bad_per_page_header_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    listing = Listing(45, link="none", per_page_header=False)
+
+    def handler(req: Recorded) -> Reply:
+        reply = listing(req)
+        reply.headers = {**reply.headers, "Per-Page": value}
+        return reply
+
+    with TestServer(handler) as server:
+        code, task, err, items = run(capsys, write_workflow(tmp_path / "wf.yaml", server.url))
+    assert code == 0, err
+    assert ids(items) == list(range(1, 46)) and task["complete"] is True
+    if value != "0":
+        assert f"page 1: the Per-Page header {value!r} is not a non-negative integer" in err
+
+
 def test_malformed_link_header_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def handler(req: Recorded) -> Reply:
         page = int(req.param("page") or 1)

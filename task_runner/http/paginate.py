@@ -87,7 +87,8 @@ def paginate(
     first.items = tally.admit(1, first.items, first.headers)
     yield first
     total = tally.total_reported
-    walk = _Walk(_page_size(first, received, per_page_hint, total), 1, pagination.max_pages)
+    size = _page_size(first, received, per_page_hint, total, tally)
+    walk = _Walk(size, 1, pagination.max_pages)
     if total is None and links and "next" in links:
         yield from _linked(get, first, links["next"], walk, tally)
         return
@@ -116,9 +117,14 @@ def _capped(walk: _Walk) -> str:
     return f"stopped after max_pages={walk.limit}; the API has more pages"
 
 
-def _page_size(first: Page, received: int, hint: str | None, total: int | None) -> int | None:
+def _page_size(
+    first: Page, received: int, hint: str | None, total: int | None, tally: Tally
+) -> int | None:
     """The page size the server really uses (what it sent wins over what was asked)."""
-    per_page = read_count_header(first.headers, "Per-Page", 1).value
+    header = read_count_header(first.headers, "Per-Page", 1)
+    if header.problem:
+        tally.warn(header.problem)
+    per_page = header.value
     asked = int(hint) if hint and hint.isdigit() else None
     size = per_page or asked
     if total is not None and received and total > received and (size is None or received < size):
