@@ -28,6 +28,7 @@ BENCHMARKS = (
     ("memory", "benchmarks.memory"),
     ("scheduler", "benchmarks.scheduler"),
     ("celery", "benchmarks.celery_scaling"),
+    ("catalogue", "benchmarks.catalogue"),
 )
 
 

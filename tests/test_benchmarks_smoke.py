@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ["overhead", "pagination", "prepare", "startup", "memory", "scheduler", "celery"]
+NAMES = [
+    "overhead",
+    "pagination",
+    "prepare",
+    "startup",
+    "memory",
+    "scheduler",
+    "celery",
+    "catalogue",
+]
 GOALS = {
     "overhead": "<= 1.10x",
     "pagination": ">= 6x",
@@ -19,6 +28,7 @@ GOALS = {
     "memory": "<= 1.2x",
     "scheduler": "<= 1 s",
     "celery": ">= 1.8x",
+    "catalogue": "<= 0.2 s (generate <= 30 s)",
 }
 
 
@@ -45,7 +55,7 @@ def test_quick_run_reports_every_benchmark_in_the_json_shape() -> None:
             assert isinstance(result["value"], float) and result["value"] > 0
             assert isinstance(result["baseline"], float) and result["baseline"] > 0
     ran = {r["name"] for r in results if not r["skipped"]}
-    assert {"overhead", "pagination", "prepare", "startup", "memory"} <= ran
+    assert {"overhead", "pagination", "prepare", "startup", "memory", "catalogue"} <= ran
 
 
 def test_unknown_benchmark_name_is_a_usage_error() -> None:

@@ -165,3 +165,140 @@ def test_generate_errors_exit_2_and_write_nothing(
     assert code == 2 and "--api is required" in err
     code, _, err = run(capsys, "apis", "generate")
     assert code == 2 and "REFERENCE" in err
+
+
+# --- a new API from its OpenAPI document ------------------------------------------------
+
+PETS = ROOT / "tests/data/openapi/pets.yaml"
+
+
+def _generate_pets(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, source: Path = PETS, *extra: str
+) -> tuple[int, str, str]:
+    return run(
+        capsys,
+        "apis",
+        "generate",
+        str(source),
+        "--api",
+        "pets",
+        "--out",
+        str(tmp_path / "defs"),
+        "--schemas-out",
+        str(tmp_path / "schemas"),
+        *extra,
+    )
+
+
+def test_generate_a_new_api_then_find_it_and_use_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = _generate_pets(capsys, tmp_path)
+    assert code == 0
+    assert "imported 6 operations" in out
+    assert f"profile: {tmp_path.as_posix()}/defs/pets/profile.yaml (generated" in out
+    assert f"pass --definitions {tmp_path.as_posix()}/defs" in err  # not a default folder
+    defs = str(tmp_path / "defs")
+    code, out, _ = run(capsys, "apis", "search", "owner pets", "--definitions", defs)
+    assert code == 0 and out.splitlines()[0].startswith("pets.list_owner_pets  GET /v1/owners/")
+    code, out, _ = run(capsys, "apis", "show", "pets.create_pet", "--definitions", defs)
+    assert code == 0 and "Parameters (2, 1 required):" in out
+    workflow = tmp_path / "wf.yaml"
+    code, _, _ = run(
+        capsys, "add-task", str(workflow), "--operation", "pets.list_pets", "--definitions", defs
+    )
+    assert code == 0 and "api: pets" in workflow.read_text()
+    code, _, err = run(capsys, "validate", str(workflow), "--definitions", defs)
+    assert code == 0, err
+
+
+def test_generate_json_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = _generate_pets(capsys, tmp_path, PETS, "--output", "json")
+    payload = json.loads(out)
+    assert code == 0 and payload["status"] == "ok" and payload["imported"] == 6
+    assert payload["skipped"] == [] and payload["profile"].endswith("defs/pets/profile.yaml")
+    assert len(payload["written"]) == 6 + 6 + 2  # definitions, schemas, index, profile
+
+
+def _bad_pets(tmp_path: Path, operations: tuple[str, ...]) -> Path:
+    text = PETS.read_text()
+    for operation_id in operations:
+        text = text.replace(
+            f"operationId: {operation_id}\n",
+            f"operationId: {operation_id}\n      parameters: [{{$ref: '#/components/parameters/Nope'}}]\n",
+        )
+    source = tmp_path / "bad.yaml"
+    source.write_text(text)
+    return source
+
+
+def test_generate_skips_bad_operations_and_says_where(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = _bad_pets(tmp_path, ("createPet", "showPetById"))
+    lines = source.read_text().splitlines()
+    code, out, _ = _generate_pets(capsys, tmp_path, source)
+    assert code == 0
+    summary = out.splitlines()
+    start = summary.index("imported 4 operations, skipped 2:")
+    first = next(i for i, line in enumerate(lines, 1) if "Nope" in line)
+    column = lines[first - 1].index("'#/") + 1
+    assert summary[start + 1] == (
+        f"  {source}:{first}:{column}: POST /v1/pets: "
+        "$ref '#/components/parameters/Nope' points to nothing"
+    )
+    second = next(i for i, line in enumerate(lines, 1) if "Nope" in line and i > first)
+    assert summary[start + 2].startswith(f"  {source}:{second}:{column}: ")
+    assert "GET /v1/pets/{petId}: $ref" in summary[start + 2]
+    assert (tmp_path / "defs/pets/pets.list_pets.json").is_file()
+    assert not (tmp_path / "defs/pets/pets.create_pet.json").exists()
+
+
+def test_generate_strict_makes_a_skip_fatal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = _bad_pets(tmp_path, ("createPet",))
+    code, _, err = _generate_pets(capsys, tmp_path, source, "--strict")
+    assert (
+        code == 2 and "POST /v1/pets: $ref '#/components/parameters/Nope' points to nothing" in err
+    )
+    assert not (tmp_path / "defs").exists() and not (tmp_path / "schemas").exists()
+
+
+def test_generate_fails_when_no_operation_can_be_imported(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = tmp_path / "none.yaml"
+    source.write_text(
+        "openapi: 3.0.3\ninfo: {title: x, version: '1'}\npaths:\n"
+        "  /a:\n    get:\n      parameters: [{in: query}]\n      responses: {'200': {description: ok}}\n"
+    )
+    code, _, err = _generate_pets(capsys, tmp_path, source)
+    assert code == 2 and f"{source}:6:20: GET /a: a parameter needs a 'name'" in err
+    assert not (tmp_path / "defs").exists()
+
+
+def test_search_reads_the_index_and_falls_back_to_the_definitions(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _generate_pets(capsys, tmp_path)
+    defs = str(tmp_path / "defs")
+    index = tmp_path / "defs/pets/index.jsonl"
+    code, with_index, _ = run(capsys, "apis", "search", "pets", "--definitions", defs)
+    assert code == 0 and with_index.count("\n") == 6
+    code, listed, _ = run(capsys, "apis", "list", "--definitions", defs, "--output", "json")
+    index.unlink()
+    code, without_index, _ = run(capsys, "apis", "search", "pets", "--definitions", defs)
+    assert without_index == with_index
+    _, listed_again, _ = run(capsys, "apis", "list", "--definitions", defs, "--output", "json")
+    assert listed_again == listed
+    _generate_pets(capsys, tmp_path)
+    # the index is what search reads: an entry says what the listing shows
+    text = index.read_text().replace('"summary": "List owners"', '"summary": "Everyone who owns"')
+    index.write_text(text)
+    code, out, _ = run(capsys, "apis", "search", "everyone", "--definitions", defs)
+    assert out.startswith("pets.list_owners  GET /v1/owners  Everyone who owns")
+    index.write_text(text.replace('{"id": "pets.list_owners"', "{broken"))  # a damaged line
+    code, out, _ = run(capsys, "apis", "search", "list owners", "--definitions", defs)
+    rows = [line.split() for line in out.splitlines()]
+    assert code == 0 and ["pets.list_owners", "GET", "/v1/owners", "List", "owners"] in rows

@@ -1,9 +1,16 @@
 """The API catalogue: find, read and search operation definitions.
 
 Folders are the built-in ``<repo root>/task_definitions`` plus any extra ones; each holds
-``<api>/<operation id>.json`` (or ``<operation id>.json``) and ``<api>/profile.yaml``.
-A later folder overrides an earlier one for the same id, so a user's folder can replace
-a built-in definition. Loading only lists file names; a definition is read when asked.
+``<api>/<operation id>.json`` (or ``<operation id>.json``), ``<api>/profile.yaml`` and
+``<api>/index.jsonl``. A later folder overrides an earlier one for the same id, so a
+user's folder can replace a built-in definition. Loading only lists file names; a
+definition is read when asked.
+
+Listing and searching read no definition: ``apis generate`` writes, beside an API's
+definitions, an index with one line per operation (:class:`CatalogueEntry`: id, method,
+path, summary, description, parameter names). An operation the index does not list (a
+hand-written or copied definition) is read in full instead, so a missing or stale index
+costs time, never results; ``apis generate --check`` keeps the committed ones exact.
 
 Example::
 
@@ -17,12 +24,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from task_runner.catalogue.index import INDEX_NAME, CatalogueEntry, read_index
 from task_runner.errors import LoadError, SourceLocation, UnresolvedReferenceError, did_you_mean
 
 if TYPE_CHECKING:
@@ -31,7 +40,9 @@ if TYPE_CHECKING:
     from task_runner.catalogue.profile import ApiProfile
 
 __all__ = [
+    "INDEX_NAME",
     "Catalogue",
+    "CatalogueEntry",
     "OperationDefinition",
     "ParameterDef",
     "builtin_definitions_dir",
@@ -172,18 +183,58 @@ def _read_json(path: Path) -> Any:
         ) from exc
 
 
+def _definition_files(folder: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """``([(directory, file name)] of definitions, {api directory: its index file})``.
+
+    Plain strings and ``os.scandir``: a catalogue of thousands of operations is listed
+    on every command, and ``Path`` objects for each file cost more than the listing.
+    Files come in the order ``Path`` sorting gives (``a.json`` < ``api/b.json`` <
+    ``b.json``), as the glob this replaces did: a later file wins on an equal id.
+    """
+    found: list[tuple[tuple[str, ...], str, str]] = []
+    indexes: dict[str, str] = {}
+
+    def take(directory: str, sub: str | None) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                if sub is not None and name == INDEX_NAME:
+                    indexes[directory] = entry.path
+                elif (
+                    name.endswith(".json")
+                    and name not in PROFILE_NAMES
+                    and not name.endswith(".schema.json")
+                ):
+                    found.append(((name,) if sub is None else (sub, name), directory, name))
+                elif sub is None and entry.is_dir():
+                    take(entry.path, name)
+
+    try:
+        take(str(folder), None)
+    except OSError:
+        pass  # an unreadable folder adds nothing, as an empty one would
+    found.sort()
+    return [(directory, name) for _, directory, name in found], indexes
+
+
 class Catalogue:
     """Operation definitions from one or more folders, read lazily and cached."""
 
     def __init__(self, folders: Sequence[Path]) -> None:
         self.folders = tuple(folders)
-        self._files: dict[str, tuple[Path, Path]] = {}  # id -> (file, folder)
+        self._files: dict[str, tuple[str, str, Path]] = {}  # id -> (dir, file name, folder)
+        self._indexes: dict[str, str] = {}  # api folder -> its index file
         self._cache: dict[str, OperationDefinition] = {}
+        self._entries: dict[str, CatalogueEntry] = {}
+        self._lines: tuple[dict[str, str], list[str]] | None = None
         self._profiles: dict[str, ApiProfile | None] = {}
         for folder in self.folders:
-            for path in sorted([*folder.glob("*.json"), *folder.glob("*/*.json")]):
-                if path.name not in PROFILE_NAMES and not path.name.endswith(".schema.json"):
-                    self._files[path.stem] = (path, folder)
+            files, indexes = _definition_files(folder)
+            self._indexes.update(indexes)
+            for directory, name in files:
+                self._files[name[: -len(".json")]] = (directory, name, folder)
 
     @classmethod
     def load(cls, extra_dirs: Sequence[str | Path] = ()) -> Catalogue:
@@ -209,7 +260,8 @@ class Catalogue:
                 f"unknown operation {op_id!r}",
                 hint=did_you_mean(op_id, self.ids(), n=3) or "see 'task-runner apis list'",
             )
-        path, folder = self._files[op_id]
+        directory, name, folder = self._files[op_id]
+        path = Path(directory, name)
         definition = self._read(op_id, path, folder)
         self._cache[op_id] = definition
         return definition
@@ -233,14 +285,64 @@ class Catalogue:
     def all(self) -> list[OperationDefinition]:
         return [self.get(op_id) for op_id in self.ids()]
 
+    def _index_lines(self) -> tuple[dict[str, str], list[str]]:
+        """``({id: index line}, [ids no index lists])``, read once."""
+        if self._lines is None:
+            by_directory: dict[str, dict[str, str]] = {}
+            lines: dict[str, str] = {}
+            missing: list[str] = []
+            for op_id in self.ids():
+                directory = self._files[op_id][0]
+                if directory not in by_directory:
+                    index = self._indexes.get(directory)
+                    by_directory[directory] = read_index(Path(index)) if index else {}
+                line = by_directory[directory].get(op_id)
+                if line is None:
+                    missing.append(op_id)
+                else:
+                    lines[op_id] = line
+            self._lines = (lines, missing)
+        return self._lines
+
+    def entry(self, op_id: str) -> CatalogueEntry:
+        """The :class:`CatalogueEntry` of ``op_id``: its index line, else its definition."""
+        if op_id not in self._entries:
+            line = self._index_lines()[0].get(op_id)
+            entry = None
+            if line is not None:
+                try:
+                    entry = CatalogueEntry.from_json(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    entry = None  # a damaged line: the definition says the same, slower
+            if entry is None or entry.id != op_id:
+                entry = CatalogueEntry.from_definition(self.get(op_id))
+            self._entries[op_id] = entry
+        return self._entries[op_id]
+
+    def entries(self) -> list[CatalogueEntry]:
+        """Every operation as a :class:`CatalogueEntry`, sorted by id."""
+        return [self.entry(op_id) for op_id in self.ids()]
+
+    def search_entries(self, query: str) -> list[CatalogueEntry]:
+        """Entries matching every word of ``query`` in id, path, summary or parameter
+        names, best first (id matches weigh most); see :mod:`~task_runner.catalogue.search`.
+
+        An index line that does not even contain every word is not parsed: on thousands
+        of operations, parsing is what a search would spend its time on.
+        """
+        from task_runner.catalogue.search import Query, rank_key
+
+        scorer = Query(query.split())
+        lines, missing = self._index_lines()
+        candidates = [i for i, line in lines.items() if scorer.may_match(line.lower())]
+        entries = [self.entry(op_id) for op_id in sorted([*candidates, *missing])]
+        scored = [(rank_key(scorer.score(e.search_fields()), e.id), e) for e in entries]
+        return [e for key, e in sorted(scored, key=lambda t: t[0]) if key[0] < 0]
+
     def search(self, query: str) -> list[OperationDefinition]:
         """Definitions matching every word of ``query`` in id, path, summary or parameter
         names, best first (id matches weigh most)."""
-        from task_runner.catalogue.search import score
-
-        words = query.lower().split()
-        scored = [(score(d, words), d.id, d) for d in self.all()]
-        return [d for s, _, d in sorted(scored, key=lambda t: (-t[0], t[1])) if s > 0]
+        return [self.get(e.id) for e in self.search_entries(query)]
 
     def profile(self, api: str) -> ApiProfile | None:
         """The API profile of ``api`` from the last folder that has one, or None.

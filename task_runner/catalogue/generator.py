@@ -9,6 +9,15 @@ Output is deterministic (``indent=2``, a trailing newline, page order kept), so 
 ``check`` can regenerate every committed definition from the source recorded in its
 ``x-source`` and list the files that differ.
 
+Beside the definitions of an API, ``generate`` writes ``<api>/index.jsonl`` (what
+``apis list``/``search`` read instead of every definition, see
+:mod:`~task_runner.catalogue.catalogue`) and, for an OpenAPI document of an API without
+a hand-written profile, ``<api>/profile.yaml`` marked as generated on its first line
+(:mod:`~task_runner.catalogue.openapi_profile`). An OpenAPI operation that cannot be
+imported is skipped and reported in :attr:`Generation.skipped` (``strict`` raises
+instead); definitions an earlier run made from the same source that it no longer
+gives are removed.
+
 Example::
 
     written = generate([Path("task_definitions/procore/reference/images.txt")], "procore",
@@ -18,18 +27,30 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from task_runner.catalogue.schema_rules import params_schema
-from task_runner.errors import DefinitionError, LoadError, SourceLocation
+from task_runner.catalogue.catalogue import PROFILE_NAMES
+from task_runner.errors import DefinitionError, LoadError, SourceLocation, raise_if_any
 
-__all__ = ["SOURCE_FORMATS", "build", "check", "dump", "generate", "read_source"]
+if TYPE_CHECKING:
+    from task_runner.catalogue.catalogue import OperationDefinition
+
+__all__ = [
+    "SOURCE_FORMATS",
+    "Generation",
+    "build",
+    "check",
+    "dump",
+    "generate",
+    "prepare",
+    "read_source",
+    "write",
+]
 
 SOURCE_FORMATS = ("reference-text", "openapi")
 PROFILE_STEMS = ("profile",)
@@ -42,6 +63,8 @@ def dump(obj: Any) -> str:
 
 def read_source(path: Path) -> tuple[str, str]:
     """``(text, sha256)`` of a source file; missing, unreadable or binary -> located error."""
+    import hashlib
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -74,31 +97,136 @@ def _relative(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
 
 
-def _parse(path: Path, text: str, api: str, fmt: str) -> list[dict[str, Any]]:
-    if fmt == "openapi":
-        from task_runner.catalogue.openapi import import_openapi
+@dataclass
+class Generation:
+    """What one ``apis generate`` gives: files by path, and what the user should hear.
 
-        return import_openapi(text, str(path), api)
+    ``files`` holds every definition and params schema, the API's index and, for an
+    OpenAPI source of an API without a hand-written profile, the generated profile.
+    ``stale`` lists committed files of the same sources that they no longer give.
+    """
+
+    files: dict[Path, str] = field(default_factory=dict)
+    operations: int = 0
+    skipped: list[DefinitionError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    profile: Path | None = None
+    kept_profile: Path | None = None
+    stale: list[Path] = field(default_factory=list)
+    definitions: dict[str, OperationDefinition] = field(default_factory=dict)
+
+
+@dataclass
+class _Parsed:
+    definitions: list[dict[str, Any]]
+    skipped: list[DefinitionError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    profile: dict[str, Any] | None = None
+
+
+def _parse(path: Path, text: str, api: str, fmt: str, bracket_arrays: bool) -> _Parsed:
+    if fmt == "openapi":
+        from task_runner.catalogue.openapi import read_openapi
+
+        result = read_openapi(text, str(path), api, bracket_arrays=bracket_arrays)
+        return _Parsed(result.definitions, result.skipped, result.notes, result.profile)
     from task_runner.catalogue.reference_parser import parse_reference
 
-    return [parse_reference(text, str(path), api)]
+    return _Parsed([parse_reference(text, str(path), api)])
 
 
-def build(
-    sources: Sequence[Path], api: str, out_dir: Path, schemas_dir: Path, *, root: Path | None = None
-) -> dict[Path, str]:
-    """Every file ``generate`` would write, path -> text, without writing anything.
+def _existing_profile(out_dir: Path, api: str) -> Path | None:
+    return next((p for p in (out_dir / api / n for n in PROFILE_NAMES) if p.is_file()), None)
+
+
+def _bracket_arrays(profile_file: Path | None, api: str) -> bool:
+    """Whether the API's hand-written profile asks for ``name[]=..`` arrays (Procore)."""
+    if profile_file is None:
+        return False
+    from task_runner.catalogue.profile import load_profile
+
+    return load_profile(profile_file, api).query_encoding.get("arrays") == "brackets"
+
+
+def _on_disk(out_dir: Path, api: str) -> dict[str, OperationDefinition]:
+    """The readable definitions already in ``out_dir/<api>/`` (unreadable ones are left
+    to fail where they are used)."""
+    from task_runner.catalogue.catalogue import Catalogue
+
+    if not (out_dir / api).is_dir():
+        return {}
+    catalogue = Catalogue([out_dir])
+    found: dict[str, OperationDefinition] = {}
+    for op_id in catalogue.ids():
+        try:
+            definition = catalogue.get(op_id)
+        except LoadError:
+            continue
+        if Path(definition.file).parent == out_dir / api:
+            found[op_id] = definition
+    return found
+
+
+def _index(
+    api: str, fresh: dict[str, OperationDefinition], kept: dict[str, OperationDefinition]
+) -> str:
+    from task_runner.catalogue.index import CatalogueEntry, index_text
+
+    definitions = {**kept, **fresh}
+    return index_text(api, [CatalogueEntry.from_definition(d) for d in definitions.values()])
+
+
+def _stale(
+    on_disk: dict[str, OperationDefinition], sources: set[str], fresh: set[str], root: Path
+) -> dict[str, list[Path]]:
+    """Definitions from these sources that they no longer give, with their schema files."""
+    stale: dict[str, list[Path]] = {}
+    for op_id, definition in on_disk.items():
+        if op_id not in fresh and str(definition.source.get("file")) in sources:
+            paths = [Path(definition.file)]
+            schema = definition.raw.get("x-params-schema")
+            if schema and (root / str(schema)).is_file():
+                paths.append(root / str(schema))
+            stale[op_id] = paths
+    return stale
+
+
+def prepare(
+    sources: Sequence[Path],
+    api: str,
+    out_dir: Path,
+    schemas_dir: Path,
+    *,
+    root: Path | None = None,
+    strict: bool = False,
+    with_index: bool = True,
+) -> Generation:
+    """Everything ``generate`` would write (and remove), without touching any file.
 
     ``root`` (default: the parent of ``out_dir``) is what ``x-source`` and
-    ``x-params-schema`` paths are relative to: the repository root.
+    ``x-params-schema`` paths are relative to: the repository root. With ``strict``, a
+    skipped operation raises (every skip, located) instead of being reported.
     """
+    from task_runner.catalogue.index import INDEX_NAME
+    from task_runner.catalogue.openapi_profile import is_generated
+
     root = root if root is not None else out_dir.resolve().parent
-    files: dict[Path, str] = {}
+    existing_profile = _existing_profile(out_dir, api)
+    hand_written = None
+    if existing_profile is not None and not is_generated(existing_profile):
+        hand_written = existing_profile
+    bracket_arrays = _bracket_arrays(hand_written, api)
+    generation = Generation()
+    fresh = generation.definitions
     seen: dict[str, str] = {}
     for source in sources:
         text, digest = read_source(source)
         fmt = _detect_format(text)
-        for definition in _parse(source, text, api, fmt):
+        parsed = _parse(source, text, api, fmt, bracket_arrays)
+        generation.skipped += parsed.skipped
+        generation.notes += parsed.notes
+        provenance = {"file": _relative(source, root), "sha256": digest, "format": fmt}
+        for definition in parsed.definitions:
             op_id = definition["id"]
             if op_id in seen:
                 raise DefinitionError(
@@ -107,19 +235,72 @@ def build(
                 )
             seen[op_id] = str(source)
             schema_path = schemas_dir / api / f"{op_id}.schema.json"
-            definition["x-source"] = {
-                "file": _relative(source, root),
-                "sha256": digest,
-                "format": fmt,
-            }
+            definition["x-source"] = dict(provenance)
             definition["x-params-schema"] = _relative(schema_path, root)
-            files[out_dir / api / f"{op_id}.json"] = dump(definition)
-            files[schema_path] = dump(params_schema(definition))
-    return files
+            fresh[op_id] = _add_definition(generation, definition, out_dir / api, schema_path)
+        if parsed.profile is not None:
+            _add_profile(
+                generation, parsed, out_dir / api, hand_written or existing_profile, source, root
+            )
+    generation.operations = len(fresh)
+    if strict:
+        raise_if_any(generation.skipped)
+    if with_index:
+        on_disk = _on_disk(out_dir, api)
+        stale = _stale(on_disk, {_relative(s, root) for s in sources}, set(fresh), root)
+        generation.stale = [p for paths in stale.values() for p in paths]
+        kept = {k: v for k, v in on_disk.items() if k not in stale}
+        generation.files[out_dir / api / INDEX_NAME] = _index(api, fresh, kept)
+    return generation
+
+
+def _add_definition(
+    generation: Generation, definition: dict[str, Any], api_dir: Path, schema_path: Path
+) -> OperationDefinition:
+    """Add a definition's file and its params schema's; the definition as the catalogue
+    will read it (for the index)."""
+    from task_runner.catalogue.catalogue import OperationDefinition
+    from task_runner.catalogue.schema_rules import params_schema
+
+    schema = params_schema(definition)
+    generation.files[api_dir / f"{definition['id']}.json"] = dump(definition)
+    generation.files[schema_path] = dump(schema)
+    return OperationDefinition.from_dict(definition, schema)
+
+
+def _add_profile(
+    generation: Generation,
+    parsed: _Parsed,
+    api_dir: Path,
+    existing: Path | None,
+    source: Path,
+    root: Path,
+) -> None:
+    """The generated profile of the first OpenAPI source, unless one is hand-written."""
+    from task_runner.catalogue.openapi_profile import is_generated, render_profile
+
+    if generation.profile is not None or generation.kept_profile is not None:
+        return
+    if existing is not None and not is_generated(existing):
+        generation.kept_profile = existing
+        return
+    assert parsed.profile is not None
+    target = existing or api_dir / "profile.yaml"
+    generation.files[target] = render_profile(parsed.profile, _relative(source, root), parsed.notes)
+    generation.profile = target
+
+
+def build(
+    sources: Sequence[Path], api: str, out_dir: Path, schemas_dir: Path, *, root: Path | None = None
+) -> dict[Path, str]:
+    """Every file ``generate`` would write, path -> text, without writing anything."""
+    return prepare(sources, api, out_dir, schemas_dir, root=root).files
 
 
 def _write_all(files: dict[Path, str]) -> None:
     """Write every file to a temp file beside it first, then rename them all."""
+    import tempfile
+
     staged: list[tuple[str, Path]] = []
     try:
         for path, text in files.items():
@@ -136,16 +317,30 @@ def _write_all(files: dict[Path, str]) -> None:
         os.replace(tmp, path)
 
 
+def write(generation: Generation) -> None:
+    """Write a prepared generation's files and remove its stale ones."""
+    _write_all(generation.files)
+    for path in generation.stale:
+        path.unlink(missing_ok=True)
+
+
 def generate(
-    sources: Sequence[Path], api: str, out_dir: Path, schemas_dir: Path, *, root: Path | None = None
+    sources: Sequence[Path],
+    api: str,
+    out_dir: Path,
+    schemas_dir: Path,
+    *,
+    root: Path | None = None,
+    strict: bool = False,
 ) -> list[Path]:
-    """Generate definitions under ``out_dir/<api>/`` and schemas under ``schemas_dir/<api>/``.
+    """Generate definitions under ``out_dir/<api>/`` and schemas under ``schemas_dir/<api>/``
+    (with the API's index, and a generated profile when it has no hand-written one).
 
     Returns the written paths, sorted. Nothing is written when any source fails.
     """
-    files = build(sources, api, out_dir, schemas_dir, root=root)
-    _write_all(files)
-    return sorted(files)
+    generation = prepare(sources, api, out_dir, schemas_dir, root=root, strict=strict)
+    write(generation)
+    return sorted(generation.files)
 
 
 # --- check --------------------------------------------------------------------------
@@ -174,10 +369,13 @@ def _schemas_root(definition: dict[str, Any], root: Path) -> Path:
 def check(repo_root: Path) -> list[str]:
     """Regenerate every committed definition from its ``x-source``; list files that differ.
 
-    A file differs when its text is not what generation gives, when generation gives a
-    file that is not committed, or when a committed definition is no longer generated.
-    Paths are relative to ``repo_root``, sorted.
+    A file differs when its text is not what generation gives (definitions, schemas,
+    generated profiles, each API's index), when generation gives a file that is not
+    committed, or when a committed definition is no longer generated. Paths are
+    relative to ``repo_root``, sorted.
     """
+    from task_runner.catalogue.index import INDEX_NAME
+
     definitions_dir = repo_root / "task_definitions"
     groups: dict[tuple[str, str, Path], list[Path]] = {}
     for path, data in _committed_definitions(definitions_dir):
@@ -188,10 +386,26 @@ def check(repo_root: Path) -> list[str]:
         )
         groups.setdefault(key, []).append(path)
     differing: set[Path] = set()
+    expected: dict[Path, str] = {}
+    fresh: dict[str, dict[str, OperationDefinition]] = {}
     for (api, source, schemas_dir), committed in sorted(groups.items()):
-        expected = build([repo_root / source], api, definitions_dir, schemas_dir, root=repo_root)
-        for path, text in expected.items():
-            if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
-                differing.add(path)
-        differing.update(p for p in committed if p not in expected)
+        generation = prepare(
+            [repo_root / source],
+            api,
+            definitions_dir,
+            schemas_dir,
+            root=repo_root,
+            with_index=False,
+        )
+        for path, text in generation.files.items():
+            expected.setdefault(path, text)
+        fresh.setdefault(api, {}).update(generation.definitions)
+        differing.update(p for p in committed if p not in generation.files)
+    for api, definitions in sorted(fresh.items()):
+        on_disk = _on_disk(definitions_dir, api)
+        kept = {k: d for k, d in on_disk.items() if k not in definitions and not d.source}
+        expected[definitions_dir / api / INDEX_NAME] = _index(api, definitions, kept)
+    for path, text in expected.items():
+        if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
+            differing.add(path)
     return sorted(_relative(p, repo_root) for p in differing)

@@ -1,149 +1,56 @@
 """Import an OpenAPI 3.0/3.1 document (JSON or YAML) as operation definitions.
 
 Each operation becomes the same definition a reference page of it would give: id by
-:func:`~task_runner.catalogue.opid.operation_id`, path/query/header parameters (path-item
-parameters merged with the operation's), a JSON request body, every local ``$ref``
-resolved. What differs from a plain copy, and why:
+:mod:`~task_runner.catalogue.opid` (its ``operationId`` when it has one, collisions
+resolved there), path/query/header parameters (path-item parameters merged with the
+operation's), a JSON request body, every local ``$ref`` resolved. What differs from a
+plain copy, and why:
 
 - ``format: date``/``date-time`` on a ``filters[...]`` parameter is widened to a range
   format: Procore documents range filters that way although they take ``...`` ranges;
-- a query array named without ``[]`` gets ``"x-style": "brackets"`` (sent as
-  ``name[]=1&name[]=2``);
+- with ``bracket_arrays`` (the API's hand-written profile says ``query_encoding.arrays:
+  brackets``, as Procore's does) a query array named without ``[]`` gets ``"x-style":
+  "brackets"`` (sent as ``name[]=1&name[]=2``); otherwise arrays keep OpenAPI's own
+  encoding, and a parameter's ``style``/``explode`` are kept when not the defaults;
 - OpenAPI 3.0 ``nullable`` and boolean ``exclusiveMinimum``/``exclusiveMaximum`` become
   their JSON Schema 2020-12 forms;
-- cookie parameters and non-JSON request bodies are left out; a recursive ``$ref`` is
-  cut at the point where it repeats (that sub-schema accepts anything).
+- a JSON request body's ``allOf`` of objects is merged into one object and its
+  ``readOnly`` properties are dropped, so that the task's params can fill it;
+- cookie parameters are left out; a recursive ``$ref`` is cut at the point where it
+  repeats (that sub-schema accepts anything);
+- a list operation gets ``x-items`` and, when it pages differently from the API's
+  profile, ``x-pagination`` (see :mod:`~task_runner.catalogue.openapi_lists`).
 
-A broken or non-local ``$ref`` and a malformed document raise a located
-:class:`~task_runner.errors.DefinitionError`.
+One bad operation (a broken ``$ref`` in it, a required body that is not JSON) does not
+stop the import: it is skipped and reported as a located
+:class:`~task_runner.errors.DefinitionError` in :attr:`OpenApiImport.skipped`. A
+malformed document, or one where no operation can be imported, raises.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import re
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from task_runner.catalogue import openapi_lists, openapi_profile, schema_rules
+from task_runner.catalogue.openapi_document import Document, Pointer
+from task_runner.catalogue.opid import Claim, id_from_operation_id, operation_id, unique_ids
+from task_runner.errors import DefinitionError, raise_if_any
 
-from task_runner.catalogue import schema_rules
-from task_runner.catalogue.opid import operation_id
-from task_runner.errors import DefinitionError, SourceLocation
+__all__ = ["OpenApiImport", "import_openapi", "looks_like_openapi", "read_openapi"]
 
-__all__ = ["import_openapi", "looks_like_openapi"]
-
-HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 PARAM_LOCATIONS = ("path", "query", "header")
+#: OpenAPI's default ``style`` per parameter location (``explode`` defaults to form).
+DEFAULT_STYLES = {"query": "form", "path": "simple", "header": "simple"}
 _OPENAPI_KEY_RE = re.compile(r"""^\s*\{?\s*["']?openapi["']?\s*:""", re.MULTILINE)
-_MAX_REF_DEPTH = 64
-
-Pointer = tuple[str | int, ...]
 
 
 def looks_like_openapi(text: str) -> bool:
     """True when the text has a top-level ``openapi:`` key (a reference page has not)."""
     return bool(_OPENAPI_KEY_RE.search(text[:4096]))
-
-
-def _mark_positions(node: yaml.Node, pointer: Pointer, out: dict[Pointer, tuple[int, int]]) -> None:
-    out[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            _mark_positions(value, (*pointer, str(key.value)), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _mark_positions(item, (*pointer, index), out)
-
-
-class _Document:
-    """The parsed document, its file name, and lazily the line/column of each node."""
-
-    def __init__(self, text: str, file: str) -> None:
-        self.text, self.file = text, file
-        self._positions: dict[Pointer, tuple[int, int]] | None = None
-        self.data = self._load()
-
-    def _load(self) -> Any:
-        try:
-            if self.text.lstrip().startswith("{"):
-                return json.loads(self.text)
-            return yaml.safe_load(self.text)
-        except json.JSONDecodeError as exc:
-            raise DefinitionError(
-                f"invalid JSON: {exc.msg}",
-                location=SourceLocation(self.file, exc.lineno, exc.colno),
-            ) from exc
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = (
-                SourceLocation(self.file, mark.line + 1, mark.column + 1)
-                if mark
-                else SourceLocation(self.file)
-            )
-            problem = getattr(exc, "problem", None) or "not valid YAML"
-            raise DefinitionError(f"invalid YAML: {problem}", location=where) from exc
-
-    def location(self, pointer: Pointer) -> SourceLocation:
-        if self._positions is None:
-            self._positions = {}
-            try:
-                node = yaml.compose(self.text)
-                if node is not None:
-                    _mark_positions(node, (), self._positions)
-            except yaml.YAMLError:
-                pass  # JSON that YAML 1.1 cannot read: errors keep the file only
-        for length in range(len(pointer), -1, -1):
-            found = self._positions.get(pointer[:length])
-            if found:
-                return SourceLocation(self.file, *found)
-        return SourceLocation(self.file)
-
-    def error(self, message: str, pointer: Pointer, hint: str | None = None) -> DefinitionError:
-        return DefinitionError(
-            message, location=self.location(pointer), path=_format_pointer(pointer), hint=hint
-        )
-
-    def mapping(self, value: Any, pointer: Pointer, what: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.error(f"{what} must be a mapping", pointer)
-        return value
-
-    # --- $ref ------------------------------------------------------------------------
-
-    def lookup(self, ref: Any, pointer: Pointer) -> Any:
-        if not isinstance(ref, str) or not ref.startswith("#"):
-            raise self.error(f"only local $refs ('#/...') are supported, found {ref!r}", pointer)
-        target: Any = self.data
-        for raw in [p for p in ref[1:].split("/") if p]:
-            part = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(target, dict) and part in target:
-                target = target[part]
-            elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
-                target = target[int(part)]
-            else:
-                raise self.error(f"$ref {ref!r} points to nothing", pointer)
-        return target
-
-    def resolve(self, value: Any, pointer: Pointer, seen: tuple[str, ...] = ()) -> Any:
-        """A deep copy of ``value`` with every local ``$ref`` replaced by its target."""
-        if len(seen) > _MAX_REF_DEPTH:
-            raise self.error("$refs nest too deeply", pointer)
-        if isinstance(value, dict):
-            if "$ref" in value:
-                ref = value["$ref"]
-                target = self.lookup(ref, (*pointer, "$ref"))
-                if ref in seen:
-                    return {}  # recursive schema: cut here, see the module docstring
-                return self.resolve(target, (*pointer, "$ref"), (*seen, ref))
-            return {k: self.resolve(v, (*pointer, k), seen) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.resolve(v, (*pointer, i), seen) for i, v in enumerate(value)]
-        return copy.deepcopy(value)
-
-
-def _format_pointer(pointer: Pointer) -> str:
-    return "/".join(str(p) for p in pointer)
 
 
 def _to_2020_12(schema: Any) -> Any:
@@ -161,11 +68,78 @@ def _to_2020_12(schema: Any) -> Any:
     return out
 
 
+def _merge_all_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """``allOf`` of objects -> one object with all their properties; else unchanged."""
+    parts = schema.get("allOf")
+    if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+        return schema
+    merged = {k: v for k, v in schema.items() if k != "allOf"}
+    properties = dict(merged.get("properties") or {})
+    required = list(merged.get("required") or [])
+    for part in (_merge_all_of(p) for p in parts):
+        if part.get("type", "object") != "object" or {"oneOf", "anyOf", "not"} & part.keys():
+            return schema
+        properties.update(part.get("properties") or {})
+        required += [r for r in part.get("required") or [] if r not in required]
+        for key, value in part.items():
+            if key not in ("properties", "required", "type"):
+                merged.setdefault(key, value)
+    merged.update(type="object", properties=properties)
+    if required:
+        merged["required"] = required
+    return merged
+
+
+def _drop_read_only(schema: Any) -> Any:
+    """A request body never carries ``readOnly`` properties (OpenAPI: sent by the server)."""
+    if not isinstance(schema, dict):
+        return schema
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        kept = {
+            k: _drop_read_only(v)
+            for k, v in properties.items()
+            if not (isinstance(v, dict) and v.get("readOnly") is True)
+        }
+        schema["properties"] = kept
+        if isinstance(schema.get("required"), list):
+            schema["required"] = [r for r in schema["required"] if r in kept]
+            if not schema["required"]:
+                del schema["required"]
+    if isinstance(schema.get("items"), dict):
+        schema["items"] = _drop_read_only(schema["items"])
+    return schema
+
+
+def _is_json(media: str) -> bool:
+    return media.split(";")[0].strip().lower().endswith("json")
+
+
+@dataclass
+class OpenApiImport:
+    """What one document gives: definitions, operations skipped, notes, the API profile."""
+
+    definitions: list[dict[str, Any]]
+    skipped: list[DefinitionError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    profile: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Draft:
+    definition: dict[str, Any]
+    claim: Claim
+    listing: openapi_lists.Listing | None
+    header_names: list[str]
+
+
 class _Importer:
-    def __init__(self, doc: _Document, api: str) -> None:
-        self.doc, self.api = doc, api
+    def __init__(self, doc: Document, api: str, bracket_arrays: bool) -> None:
+        self.doc, self.api, self.bracket_arrays = doc, api, bracket_arrays
         self.root = doc.mapping(doc.data, (), "an OpenAPI document")
         self.prefix = self._server_prefix()
+        self.skipped: list[DefinitionError] = []
+        self.notes: list[str] = []
 
     def _server_prefix(self) -> str:
         servers = self.root.get("servers")
@@ -182,28 +156,64 @@ class _Importer:
                 f"OpenAPI version {version!r} is not supported", ("openapi",), hint="3.0.x or 3.1.x"
             )
 
-    def operations(self) -> list[dict[str, Any]]:
+    def run(self) -> OpenApiImport:
         self.check_version()
         paths = self.doc.mapping(self.root.get("paths"), ("paths",), "'paths'")
-        definitions: list[dict[str, Any]] = []
-        for path, item in paths.items():
-            pointer: Pointer = ("paths", path)
+        drafts: list[_Draft] = []
+        for path, raw_item in paths.items():
+            item = self._path_item(str(path), raw_item)
+            if item is None:
+                continue
+            has_patch = "patch" in item
+            for method in HTTP_METHODS:
+                if method in item:
+                    try:
+                        drafts.append(self.operation(str(path), method, item, has_patch))
+                    except DefinitionError as exc:
+                        self.skipped.append(_skipped(exc, f"{method.upper()} {self.prefix}{path}"))
+        if not drafts:
+            raise_if_any(self.skipped)
+            raise self.doc.error("the document has no operations", ("paths",))
+        ids = unique_ids([d.claim for d in drafts])
+        for draft, op_id in zip(drafts, ids, strict=True):
+            draft.definition["id"] = op_id
+        return self._finish(drafts)
+
+    def _path_item(self, path: str, item: Any) -> dict[str, Any] | None:
+        pointer: Pointer = ("paths", path)
+        try:
             item = self.doc.mapping(item, pointer, f"path item {path!r}")
             if "$ref" in item:
                 item = self.doc.mapping(
                     self.doc.resolve(item, pointer), pointer, f"path item {path!r}"
                 )
-            has_patch = "patch" in item
-            for method in HTTP_METHODS:
-                if method in item:
-                    definitions.append(self.operation(str(path), method, item, has_patch))
-        if not definitions:
-            raise self.doc.error("the document has no operations", ("paths",))
-        return definitions
+            return item
+        except DefinitionError as exc:
+            self.skipped.append(_skipped(exc, f"{self.prefix}{path}"))
+            return None
 
-    def operation(
-        self, path: str, method: str, item: dict[str, Any], has_patch: bool
-    ) -> dict[str, Any]:
+    def _finish(self, drafts: list[_Draft]) -> OpenApiImport:
+        listings = [d.listing for d in drafts if d.listing is not None]
+        profile = openapi_profile.build_profile(
+            self.root,
+            self.api,
+            prefix=self.prefix,
+            listings=listings,
+            header_names=Counter(h for d in drafts for h in d.header_names),
+            follow=self.doc.follow,
+            notes=self.notes,
+        )
+        for draft in drafts:
+            if draft.listing is not None:
+                draft.definition.update(draft.listing.definition_fields(profile["pagination"]))
+        return OpenApiImport(
+            definitions=[d.definition for d in drafts],
+            skipped=self.skipped,
+            notes=self.notes,
+            profile=profile,
+        )
+
+    def operation(self, path: str, method: str, item: dict[str, Any], has_patch: bool) -> _Draft:
         pointer: Pointer = ("paths", path, method)
         op = self.doc.mapping(item[method], pointer, f"operation {method.upper()} {path}")
         full_path = self.prefix + path
@@ -211,16 +221,39 @@ class _Importer:
         description = str(op.get("description") or "").strip()
         if not summary and description:
             summary, _, description = description.partition("\n\n")
-        return {
-            "id": operation_id(self.api, method, full_path, put_is_replace=has_patch),
+        raw_id = op.get("operationId")
+        claimed = id_from_operation_id(self.api, raw_id) if isinstance(raw_id, str) else None
+        definition: dict[str, Any] = {
+            "id": "",
             "api": self.api,
             "method": method.upper(),
             "path": full_path,
             "summary": summary,
             "description": description.strip(),
-            "parameters": self.parameters(item, op, pointer),
-            "requestBody": self.request_body(op, pointer),
         }
+        if isinstance(raw_id, str) and raw_id:
+            definition["operationId"] = raw_id
+        definition["parameters"] = self.parameters(item, op, pointer)
+        definition["requestBody"] = self.request_body(op, pointer)
+        # the document's own path: a server base path (/v1) names no resource
+        claim = Claim(
+            claimed or operation_id(self.api, method, path, put_is_replace=has_patch),
+            method,
+            path,
+        )
+        listing, headers = self._listing(method, op, definition["parameters"])
+        return _Draft(definition, claim, listing, headers)
+
+    def _listing(
+        self, method: str, op: dict[str, Any], parameters: list[dict[str, Any]]
+    ) -> tuple[openapi_lists.Listing | None, list[str]]:
+        """The operation as a list (or None) and every response header it documents."""
+        responses = op.get("responses")
+        if not isinstance(responses, dict):
+            return None, []
+        header_names = openapi_lists.all_header_names(responses, self.doc.follow)
+        listing = openapi_lists.detect(method, parameters, responses, self.doc.follow)
+        return listing, header_names
 
     def parameters(
         self, item: dict[str, Any], op: dict[str, Any], pointer: Pointer
@@ -256,9 +289,10 @@ class _Importer:
             "schema": schema,
             "description": description,
         }
-        style = schema_rules.array_style(location, name, schema)
+        style = schema_rules.array_style(location, name, schema) if self.bracket_arrays else None
         if style:
             converted["x-style"] = style
+        converted.update(_encoding(param, location))
         return converted
 
     def _parameter_schema(self, param: dict[str, Any], at: Pointer) -> dict[str, Any]:
@@ -287,16 +321,63 @@ class _Importer:
         at = (*pointer, "requestBody")
         body = self.doc.mapping(self.doc.resolve(op["requestBody"], at), at, "'requestBody'")
         content = body.get("content") or {}
-        for media, entry in content.items() if isinstance(content, dict) else ():
-            if media.split(";")[0].strip().endswith("json") and isinstance(entry, dict):
-                schema = _to_2020_12(entry.get("schema") or {})
-                return {
-                    "required": bool(body.get("required")),
-                    "content": {"application/json": {"schema": schema}},
-                }
+        content = content if isinstance(content, dict) else {}
+        required = bool(body.get("required"))
+        for media, entry in content.items():
+            if _is_json(str(media)) and isinstance(entry, dict):
+                schema = _drop_read_only(_merge_all_of(_to_2020_12(entry.get("schema") or {})))
+                if required and not schema.get("properties"):
+                    raise self.doc.error(
+                        "its required JSON request body has no named properties for a "
+                        "task's params to fill (an array, a oneOf or a free-form body)",
+                        (*at, "content", media),
+                    )
+                return {"required": required, "content": {"application/json": {"schema": schema}}}
+        if required and content:
+            raise self.doc.error(
+                f"its request body is {', '.join(map(str, content))} only; "
+                "task-runner sends JSON bodies",
+                (*at, "content"),
+            )
         return None
 
 
-def import_openapi(text: str, file: str, api: str) -> list[dict[str, Any]]:
-    """Every operation of an OpenAPI document, as definitions in document order."""
-    return _Importer(_Document(text, file), api).operations()
+def _encoding(param: dict[str, Any], location: str) -> dict[str, Any]:
+    """OpenAPI ``style``/``explode`` when they are not the defaults of the location."""
+    out: dict[str, Any] = {}
+    default = DEFAULT_STYLES[location]
+    style = param.get("style")
+    if isinstance(style, str) and style != default:
+        out["style"] = style
+    explode = param.get("explode")
+    effective = style if isinstance(style, str) else default
+    if isinstance(explode, bool) and explode != (effective == "form"):
+        out["explode"] = explode
+    return out
+
+
+def _skipped(exc: DefinitionError, what: str) -> DefinitionError:
+    """The error of a skipped operation: where, which operation, what went wrong."""
+    skipped = DefinitionError(exc.message, location=exc.location, path=what, hint=exc.hint)
+    skipped.__cause__ = exc
+    return skipped
+
+
+def read_openapi(text: str, file: str, api: str, *, bracket_arrays: bool = False) -> OpenApiImport:
+    """Every operation of an OpenAPI document in document order, with what was skipped,
+    notes, and the API profile the document implies.
+
+    Example::
+
+        result = read_openapi(Path("pets.yaml").read_text(), "pets.yaml", "pets")
+        [d["id"] for d in result.definitions]      # ['pets.list_pets', ...]
+        result.profile["environments"]             # {'production': {...}}
+    """
+    return _Importer(Document(text, file), api, bracket_arrays).run()
+
+
+def import_openapi(
+    text: str, file: str, api: str, *, bracket_arrays: bool = False
+) -> list[dict[str, Any]]:
+    """The definitions of :func:`read_openapi` (skipped operations left out)."""
+    return read_openapi(text, file, api, bracket_arrays=bracket_arrays).definitions

@@ -1,8 +1,12 @@
 """An API profile: what a reference page does not say about an API as a whole.
 
-Hand-written per API as ``task_definitions/<api>/profile.yaml`` (or ``.json``):
-environments with their API and OAuth hosts, the auth kinds, pagination, rate-limit and
-query-encoding conventions. Connections use it for defaults::
+Hand-written per API as ``task_definitions/<api>/profile.yaml`` (or ``.json``), or
+generated from an OpenAPI document by ``apis generate`` when the API has none (see
+:mod:`~task_runner.catalogue.openapi_profile`): environments with their API and OAuth
+hosts, the auth kinds (and, generated, ``auth.schemes``: per security scheme its kind,
+where an API key goes, the token URL), pagination, where a list response keeps its items
+(``items``, a JSON pointer), rate-limit and query-encoding conventions. Connections use it
+for defaults::
 
     profile = Catalogue.load().profile("procore")
     profile.base_url()                 # 'https://api.procore.com'
@@ -16,8 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from task_runner.errors import LoadError, SourceLocation, UnresolvedReferenceError, did_you_mean
 
@@ -49,6 +51,7 @@ class ApiProfile:
     query_encoding: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
     file: str = ""
+    items: str | None = None
 
     def environment(self, name: str | None = None) -> Environment:
         """The named environment (default: ``default_environment``)."""
@@ -75,12 +78,30 @@ class ApiProfile:
         return environment.oauth_base_url
 
     def token_url(self, env: str | None = None) -> str:
-        """``{oauth host}{auth.token_path}``, e.g. ``https://login.procore.com/oauth/token``."""
+        """``{oauth host}{auth.token_path}``, e.g. ``https://login.procore.com/oauth/token``;
+        for an environment without an OAuth host, the ``token_url`` of the first OAuth
+        scheme in ``auth.schemes`` (generated profiles)."""
+        environment = self.environment(env)
+        if not environment.oauth_base_url:
+            scheme_url = next(
+                (str(s["token_url"]) for s in self.auth_schemes.values() if s.get("token_url")),
+                None,
+            )
+            if scheme_url:
+                return scheme_url
         return self.oauth_base_url(env) + str(self.auth.get("token_path", "/oauth/token"))
 
     @property
     def auth_kinds(self) -> tuple[str, ...]:
         return tuple(str(k) for k in self.auth.get("kinds", ()))
+
+    @property
+    def auth_schemes(self) -> Mapping[str, Mapping[str, Any]]:
+        """``auth.schemes``: security scheme name -> ``{kind, in, name, token_url, ...}``."""
+        schemes = self.auth.get("schemes")
+        if not isinstance(schemes, Mapping):
+            return {}
+        return {str(k): v for k, v in schemes.items() if isinstance(v, Mapping)}
 
 
 def _environments(raw: Any, where: SourceLocation) -> dict[str, Environment]:
@@ -103,6 +124,8 @@ def _environments(raw: Any, where: SourceLocation) -> dict[str, Environment]:
 
 def load_profile(path: Path, api: str) -> ApiProfile:
     """Read a ``profile.yaml``/``profile.json``; a malformed one is a located LoadError."""
+    import yaml  # here, not at import: apis list/search/show never read a profile
+
     where = SourceLocation(str(path))
     try:
         text = path.read_text(encoding="utf-8")
@@ -129,4 +152,17 @@ def load_profile(path: Path, api: str) -> ApiProfile:
         query_encoding=dict(raw.get("query_encoding") or {}),
         raw=raw,
         file=str(path),
+        items=_items_pointer(raw.get("items"), where),
     )
+
+
+def _items_pointer(value: Any, where: SourceLocation) -> str | None:
+    """``items``: a JSON pointer (``""`` for a bare array, ``/data``), or absent/null."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or (value and not value.startswith("/")):
+        raise LoadError(
+            f"'items' must be a JSON pointer such as /data (or \"\" for a bare array), not {value!r}",
+            location=where,
+        )
+    return value

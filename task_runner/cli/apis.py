@@ -6,7 +6,12 @@
     task-runner apis search "images sort"
     task-runner apis show procore.images.list [--output json]
     task-runner apis generate task_definitions/procore/reference/*.txt --api procore
+    task-runner apis generate pets.yaml --api pets   # OpenAPI 3: definitions + profile
     task-runner apis generate --check          # exit 1 when committed files differ
+
+``generate`` on an OpenAPI document skips (and reports, with their location) operations
+it cannot import and exits 0 when at least one was imported; ``--strict`` makes any
+skip an error (exit 2, nothing written).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from task_runner.cli.common import (
 from task_runner.errors import UsageError
 
 if TYPE_CHECKING:
-    from task_runner.catalogue import Catalogue, OperationDefinition
+    from task_runner.catalogue import Catalogue
+    from task_runner.catalogue.generator import Generation
+    from task_runner.catalogue.index import CatalogueEntry
 
 __all__ = ["register"]
 
@@ -55,7 +62,9 @@ def register(subparsers: Any) -> None:
         "generate",
         help="API reference pages or OpenAPI 3 documents -> definitions and params schemas",
         description="Write task_definitions/<api>/<id>.json and schemas/<api>/<id>.schema.json "
-        "for every operation of the given references. With --check and no REFERENCE, "
+        "for every operation of the given references, the API's index, and (OpenAPI, when "
+        "the API has no hand-written one) task_definitions/<api>/profile.yaml. Operations "
+        "that cannot be imported are skipped and listed. With --check and no REFERENCE, "
         "regenerate every committed definition from its recorded source and list the "
         "files that differ (exit 1).",
     )
@@ -83,6 +92,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="compare instead of writing; exit 1 when anything differs",
     )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="an operation that cannot be imported is an error (exit 2, nothing written) "
+        "instead of being skipped",
+    )
     add_output_option(p)
     p.set_defaults(func=cmd_generate)
 
@@ -98,19 +113,17 @@ def _catalogue(args: argparse.Namespace) -> Catalogue:
     return Catalogue.load(definitions_dirs(args))
 
 
-def _summary_row(definition: OperationDefinition) -> dict[str, str]:
+def _summary_row(entry: CatalogueEntry) -> dict[str, str]:
     return {
-        "id": definition.id,
-        "method": definition.method,
-        "path": definition.path,
-        "summary": definition.summary,
+        "id": entry.id,
+        "method": entry.method,
+        "path": entry.path,
+        "summary": entry.summary,
     }
 
 
-def _print_rows(
-    args: argparse.Namespace, definitions: list[OperationDefinition], empty: str
-) -> None:
-    rows = [_summary_row(d) for d in definitions]
+def _print_rows(args: argparse.Namespace, entries: list[CatalogueEntry], empty: str) -> None:
+    rows = [_summary_row(e) for e in entries]
     if args.output == "json":
         out(dump_json(rows))
         return
@@ -127,12 +140,14 @@ def _print_rows(
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    _print_rows(args, _catalogue(args).all(), "the catalogue is empty")
+    _print_rows(args, _catalogue(args).entries(), "the catalogue is empty")
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    _print_rows(args, _catalogue(args).search(args.query), f"no operation matches {args.query!r}")
+    _print_rows(
+        args, _catalogue(args).search_entries(args.query), f"no operation matches {args.query!r}"
+    )
     return 0
 
 
@@ -171,21 +186,80 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise UsageError("--api is required with REFERENCE", hint="e.g. --api procore")
     sources = [Path(r) for r in args.references]
     out_dir, schemas_dir = Path(args.out), Path(args.schemas_out)
+    generation = generator.prepare(sources, args.api, out_dir, schemas_dir, strict=args.strict)
     if args.check:
-        files = generator.build(sources, args.api, out_dir, schemas_dir)
         differing = [
             str(p)
-            for p, text in sorted(files.items())
+            for p, text in sorted(generation.files.items())
             if not p.is_file() or p.read_bytes() != text.encode("utf-8")
         ]
-        return _report_check(args, differing)
-    written = generator.generate(sources, args.api, out_dir, schemas_dir)
+        return _report_check(args, sorted([*differing, *map(str, generation.stale)]))
+    generator.write(generation)
     if args.output == "json":
-        out(dump_json({"status": "ok", "written": [p.as_posix() for p in written]}))
+        out(dump_json(_generation_json(generation)))
     else:
+        _print_generation(generation, out_dir, args.api)
+    return 0
+
+
+def _generation_json(generation: Generation) -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "imported": generation.operations,
+        "skipped": [e.to_dict() for e in generation.skipped],
+        "notes": generation.notes,
+        "profile": generation.profile.as_posix() if generation.profile else None,
+        "kept_profile": generation.kept_profile.as_posix() if generation.kept_profile else None,
+        "written": [p.as_posix() for p in sorted(generation.files)],
+        "removed": [p.as_posix() for p in generation.stale],
+    }
+
+
+#: Up to this many written files are listed one by one; more are counted.
+LIST_FILES = 20
+
+
+def _print_generation(generation: Generation, out_dir: Path, api: str) -> None:
+    written = sorted(generation.files)
+    if len(written) <= LIST_FILES:
         for path in written:
             out(f"wrote {path.as_posix()}")
-    return 0
+    else:
+        folders = sorted({p.parent.as_posix() for p in written})
+        out(f"wrote {len(written):,} files in {', '.join(folders)}")
+    for path in generation.stale:
+        out(f"removed {path.as_posix()} (its source no longer gives it)")
+    if generation.profile:
+        out(
+            f"profile: {generation.profile.as_posix()} (generated; remove its first line to keep edits)"
+        )
+    if generation.kept_profile:
+        out(f"profile: {generation.kept_profile.as_posix()} (hand-written, kept as it is)")
+    skipped = generation.skipped
+    summary = (
+        f"imported {generation.operations:,} operation{'s' if generation.operations != 1 else ''}"
+    )
+    out(summary + (f", skipped {len(skipped):,}:" if skipped else ""))
+    for error in skipped:
+        out(f"  {error.format()}")
+    for note in dict.fromkeys(generation.notes):
+        err(f"note: {note}")
+    _hint_catalogue_folder(out_dir, api)
+
+
+def _hint_catalogue_folder(out_dir: Path, api: str) -> None:
+    """Say how to reach definitions written outside the folders the catalogue reads."""
+    from task_runner.catalogue import builtin_definitions_dir
+    from task_runner.cli.common import definitions_dirs
+
+    known = [builtin_definitions_dir(), *(Path(d) for d in definitions_dirs(argparse.Namespace()))]
+    if any(out_dir.resolve() == k.resolve() for k in known):
+        return
+    err(
+        f"note: {out_dir.as_posix()} is not a catalogue folder yet: pass --definitions "
+        f"{out_dir.as_posix()} (or set TASK_RUNNER_DEFINITIONS) to add-task, validate, "
+        f"test-request and run to use the {api!r} operations"
+    )
 
 
 def _report_check(args: argparse.Namespace, differing: list[str]) -> int:
