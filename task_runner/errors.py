@@ -120,6 +120,18 @@ def did_you_mean(name: str, known: Iterable[str], *, n: int = 1, cutoff: float =
     return "did you mean " + " or ".join(repr(c) for c in close) + "?" if close else None
 
 
+#: A message quoting a rendered value is cut here: values may be up to the template limit
+#: (a megabyte), and a message is for a person to read, and is stored in the run history.
+MAX_MESSAGE_CHARS = 4000
+
+
+def _bounded(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    cut = len(message) - MAX_MESSAGE_CHARS
+    return f"{message[: MAX_MESSAGE_CHARS - 200]} ... ({cut:,} characters cut) ... {message[-200:]}"
+
+
 class TaskRunnerError(Exception):
     """Root of all task-runner errors. ``exit_code`` is what the CLI exits with."""
 
@@ -134,6 +146,7 @@ class TaskRunnerError(Exception):
         task: str | None = None,
         hint: str | None = None,
     ) -> None:
+        message = _bounded(message)
         super().__init__(message)
         self.message = message
         self.location = location

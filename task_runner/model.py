@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 __all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
     "IDEMPOTENT_METHODS",
     "AuthConfig",
     "ConnectionConfig",
@@ -18,6 +19,7 @@ __all__ = [
     "Pagination",
     "PreparedRequest",
     "RateLimit",
+    "RateLimitHeaders",
     "RetryPolicy",
     "Timeout",
 ]
@@ -27,13 +29,48 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 
 @dataclass(frozen=True)
 class Timeout:
-    """Connect and read timeouts in seconds; both are always set on every request."""
+    """Timeouts in seconds, all three always enforced on every request.
+
+    ``connect`` and ``read`` bound each socket operation; ``total`` bounds the whole
+    attempt (connect, headers and body), so a server that sends one byte a second
+    cannot hold a request for longer. ``total=None``: the default for the kind of
+    request (:attr:`DEFAULT_TOTAL`, never less than ``connect + read``; token requests
+    use their own, see :mod:`task_runner.http.auth`)::
+
+        Timeout(connect=5, read=30, total=120).deadline  # 120.0
+        Timeout(read=600).deadline                       # 610.0: read wins
+    """
+
+    #: Five minutes: far above any sane page, far below "the run hangs".
+    DEFAULT_TOTAL: ClassVar[float] = 300.0
 
     connect: float = 10.0
     read: float = 60.0
+    total: float | None = None
 
     def as_requests(self) -> tuple[float, float]:
         return (self.connect, self.read)
+
+    @property
+    def deadline(self) -> float:
+        """Seconds one attempt may take from connect to the last body byte."""
+        if self.total is not None:
+            return self.total
+        return max(self.DEFAULT_TOTAL, self.connect + self.read)
+
+
+@dataclass(frozen=True)
+class RateLimitHeaders:
+    """Which response headers carry an API's rate-limit budget (from its profile).
+
+    ``reset_format``: ``unix_seconds`` (Procore, GitHub) or ``delta_seconds`` (the IETF
+    ``RateLimit-Reset`` draft, seconds from now).
+    """
+
+    remaining: str = "X-Rate-Limit-Remaining"
+    reset: str = "X-Rate-Limit-Reset"
+    reset_format: Literal["unix_seconds", "delta_seconds"] = "unix_seconds"
+    retry_after: str = "Retry-After"
 
 
 @dataclass(frozen=True)
@@ -53,6 +90,7 @@ class RetryPolicy:
     retry_on_connection_errors: bool = True
     retry_non_idempotent: bool = False
     max_wait: float = 300.0
+    rate_headers: RateLimitHeaders = field(default_factory=RateLimitHeaders)
 
     def backoff(self, attempt: int) -> float:
         """The un-jittered wait before attempt ``attempt + 1`` (attempt is 1-based)."""
@@ -61,7 +99,13 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Pagination:
-    """``mode``: ``none`` (one request), ``all`` or ``pages`` (at most ``max_pages``).
+    """How a task walks a listing: ``mode`` ``none`` (one request), ``all`` or ``pages``
+    (at most ``max_pages``), and ``style``, the paginator that walks it (see
+    :mod:`task_runner.http.paginators`): ``page`` (page number, ``Total``/``Per-Page``
+    and ``Link`` headers), ``offset`` (offset/limit), ``cursor`` (a cursor from the body,
+    e.g. ``has_more`` + ``starting_after``), ``next_url`` (the next page's URL in the
+    body). The style and its parameter names come from the API profile and the
+    operation's definition; a task may override any of them.
 
     ``key``: the item field that identifies an item; items repeated across pages are
     dropped (``None``: keep every item). ``on_mismatch``: what to do when the run cannot
@@ -70,13 +114,23 @@ class Pagination:
     ``fail`` (the task fails, exit 1, its JSONL output is not published). ``version``:
     the item field that changes on every update; a windowed task drops an item that an
     earlier, overlapping window delivered at the same ``key`` and ``version``.
+    JSON pointers (``cursor_from``, ``has_more``, ``next_url``) point into a page's body.
     """
 
     mode: Literal["none", "all", "pages"] = "none"
     max_pages: int | None = None
     max_concurrency: int = 4
+    style: str = "page"
     page_param: str = "page"
     per_page_param: str = "per_page"
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    cursor_param: str = "starting_after"
+    cursor_from: str = "/data/-1/id"
+    has_more: str | None = None
+    next_url: str = "/next"
+    total_header: str = "Total"
+    per_page_header: str = "Per-Page"
     key: str | None = "id"
     version: str | None = "updated_at"
     on_mismatch: Literal["warn", "fail"] = "warn"
@@ -98,7 +152,7 @@ class RateLimit:
 class AuthConfig:
     """Rendered auth settings. Secret fields hold real values: never print this object."""
 
-    type: Literal["none", "bearer", "oauth2_client_credentials", "oauth2_refresh_token"] = "none"
+    type: str = "none"  # a registered auth kind (task_runner.http.auth_kinds)
     token: str | None = field(default=None, repr=False)
     token_url: str | None = None
     client_id: str | None = field(default=None, repr=False)
@@ -107,6 +161,11 @@ class AuthConfig:
     token_store: str | None = None
     scope: str | None = None
     refresh_margin: float = 60.0
+    key: str | None = field(default=None, repr=False)  # api_key
+    key_in: Literal["header", "query"] = "header"
+    key_name: str | None = None
+    username: str | None = field(default=None, repr=False)  # http_basic
+    password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -122,18 +181,33 @@ class ConnectionConfig:
     rate_limit: RateLimit | None = None
     max_concurrency: int = 4
     allowed_hosts: frozenset[str] = frozenset()
+    rate_limit_headers: RateLimitHeaders = field(default_factory=RateLimitHeaders)
+
+
+#: The default cap on one response body, counted after decompression. Pages of a list
+#: API are rarely over a few MB; 64 MiB leaves an order of magnitude of headroom for a
+#: big single resource while keeping a run's memory bounded (the body, then its parsed
+#: objects, for each page in flight) whatever a server sends.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Expect:
-    """Which responses count as success."""
+    """Which responses count as success, and how big a body may be.
+
+    ``max_body_bytes``: the cap on the body as decoded (a gzip body counts at its
+    expanded size); reading stops there with a clear error. There is no "unlimited".
+    """
 
     status: frozenset[int] | None = None  # None: any 2xx
-    max_body_bytes: int | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     checks: tuple[Mapping[str, Any], ...] = ()
-    #: ``list``: a success body must be a JSON array (a list operation or a paginated
-    #: task); ``any``: any JSON value (or any body when the request does not ask for JSON).
+    #: ``list``: a success body must hold a JSON array at ``items_at`` (a list operation
+    #: or a paginated task); ``any``: any JSON value (or any body when the request does
+    #: not ask for JSON).
     items: Literal["any", "list"] = "any"
+    #: Where the items are in a body: a JSON pointer (RFC 6901); ``""`` is the body itself.
+    items_at: str = ""
 
     def accepts(self, status: int) -> bool:
         if self.status is None:

@@ -459,12 +459,16 @@ def test_a_recording_re_read_for_the_same_inputs_keeps_their_types(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     store = ["--record-dir", str(tmp_path / "rec")]
-    code, _, err = _cli(capsys, "test-request", str(wf_path), "--task", "first", *store, *HEADLINE)
+    code, _, err = _cli(
+        capsys, "test-request", str(wf_path), "--task", "first", "--yes", *store, *HEADLINE
+    )
     assert code == 0, err
     [recording] = (tmp_path / "rec").rglob("*.json")
     inputs = json.loads(recording.read_text())["inputs"]
     assert (inputs["project_id"], inputs["at"], inputs["code"]) == (777, "12:30", "0123")
-    code, _, err = _cli(capsys, "test-request", str(wf_path), "--task", "second", *store, *HEADLINE)
+    code, _, err = _cli(
+        capsys, "test-request", str(wf_path), "--task", "second", "--yes", *store, *HEADLINE
+    )
     assert code == 0, err
     assert "first: output taken from its recording" in err
     assert len(server.requests_to("/first")) == 1  # the recording stood in for it

@@ -79,17 +79,29 @@ def parse_inputs(pairs: Sequence[str]) -> dict[str, InputText]:
     Each VALUE stays the text as typed, marked as command-line text; the workflow's
     declared input type reads it later (``resolve_inputs``), so that ``0777`` is never
     octal and ``12:30`` never sexagesimal (see :mod:`task_runner.workflow.inputs`).
-    Keys are stripped; a later pair wins.
+    Keys are stripped; a later pair wins. A VALUE longer than ``TASK_RUNNER_MAX_INPUT_BYTES``
+    (64 KiB by default) is refused.
     """
     from task_runner.workflow.inputs import InputText
+    from task_runner.workflow.limits import MAX_INPUT_BYTES, excerpt
 
+    max_bytes = MAX_INPUT_BYTES.value()
     result: dict[str, InputText] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise UsageError(
-                f"--input {pair!r} is not KEY=VALUE", hint="write it like --input project_id=777"
+                f"--input {excerpt(pair, 80)} is not KEY=VALUE",
+                hint="write it like --input project_id=777",
+            )
+        size = len(raw.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            raise UsageError(
+                f"--input {key if len(key) <= 80 else excerpt(key, 80)}: the value is {size:,} "
+                "bytes, more than the "
+                f"{max_bytes:,} an --input value may have",
+                hint=MAX_INPUT_BYTES.hint(),
             )
         result[key] = InputText(raw)
     return result

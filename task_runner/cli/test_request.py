@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from task_runner.recording.session import TaskOutcome
+    from task_runner.workflow.model import Workflow
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -66,6 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     where.add_argument("--no-record", action="store_true", help="do not write a recording")
     parser.add_argument(
         "--har", metavar="FILE", default=None, help="also write the exchange as HAR 1.2 to FILE"
+    )
+    parser.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="send a write (POST, PUT, PATCH, DELETE) without asking first",
     )
     parser.set_defaults(func=handle)
 
@@ -145,16 +152,18 @@ def send(args: argparse.Namespace) -> int:
     from task_runner.recording.session import run_task_once
     from task_runner.recording.store import DEFAULT_ROOT, RecordingStore
     from task_runner.runner.emulated import maybe_emulator
-    from task_runner.workflow import load_workflow
+    from task_runner.workflow import load_workflow, resolve_inputs
 
     workflow = load_workflow(args.workflow, catalogue=Catalogue.load(definitions_dirs(args)))
-    workflow.task(args.task)
+    inputs = parse_inputs(args.inputs)
+    resolve_inputs(workflow, inputs)  # input mistakes first (exit 2), before asking anything
+    confirm_write(workflow, args.task, yes=args.yes)
     store = RecordingStore(args.record_dir or DEFAULT_ROOT)
     with maybe_emulator(args.emulator, workflow) as overrides:
         outcome = run_task_once(
             workflow,
             args.task,
-            parse_inputs(args.inputs),
+            inputs,
             store=store,
             record=not args.no_record,
             max_pages=args.pages,
@@ -173,6 +182,47 @@ def send(args: argparse.Namespace) -> int:
     if outcome.result.status != "succeeded" and outcome.result.error:
         err(f"error: {outcome.result.error}")
     return outcome.exit_code
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # RFC 9110 section 9.2.1
+
+
+def task_method(workflow: Workflow, name: str) -> str:
+    """The HTTP method a task sends (its operation's, or its raw request's)."""
+    task = workflow.task(name)
+    operation = workflow.operation(task)
+    if operation is not None:
+        return operation.method.upper()
+    return str((task.request or {}).get("method") or "GET").upper()
+
+
+def confirm_write(workflow: Workflow, name: str, *, yes: bool) -> None:
+    """A test run of a write changes data on the server: ask first (a terminal), or
+    refuse without ``--yes`` (exit 2, nothing sent)."""
+    from task_runner.errors import UsageError
+
+    method = task_method(workflow, name)
+    if method in SAFE_METHODS or yes:
+        return
+    question = f"task {name!r} sends {method}, which changes data on the server. Send it? [y/N] "
+    if _stdin_is_tty():
+        err(question.rstrip())
+        if input().strip().lower() in ("y", "yes"):
+            return
+        raise UsageError(f"not sent: task {name!r} ({method}) was not confirmed")
+    raise UsageError(
+        f"task {name!r} sends {method}, which changes data on the server; not sent",
+        hint="pass --yes to send it, or --dry-run to see the request without sending",
+    )
+
+
+def _stdin_is_tty() -> bool:
+    import sys
+
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def json_payload(outcome: TaskOutcome, har_path: Path | None) -> dict[str, object]:

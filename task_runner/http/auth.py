@@ -19,12 +19,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from task_runner.errors import AuthError, TaskRunnerError
 from task_runner.http.clock import Clock
-from task_runner.http.faults import ConnectionFault, TokenEndpointUnavailable
+from task_runner.http.faults import (
+    ConnectionFault,
+    DeadlineExceeded,
+    TokenDeadlineExceeded,
+    TokenEndpointUnavailable,
+)
 from task_runner.http.tokens import (
     AccessToken,
     FileTokenStore,
@@ -52,6 +57,9 @@ __all__ = [
 log = logging.getLogger("task_runner.http")
 
 TOKEN_BODY_CAP = 1024 * 1024
+#: The deadline of a token request whose timeout sets no ``total`` of its own: a token
+#: answer is small, and every request of the connection waits for it.
+TOKEN_TOTAL_TIMEOUT = 60.0
 EXCERPT_CHARS = 300
 
 
@@ -77,7 +85,9 @@ class AuthContext:
     token_cache: TokenCache
     locks: LockFactory
     token_store: TokenStore | None = None
-    timeout: Timeout = field(default_factory=lambda: Timeout(connect=10.0, read=30.0))
+    timeout: Timeout = field(
+        default_factory=lambda: Timeout(connect=10.0, read=30.0, total=TOKEN_TOTAL_TIMEOUT)
+    )
 
 
 AuthFactory = Callable[[AuthConfig, AuthContext], Auth]
@@ -95,7 +105,16 @@ def register_auth(name: str) -> Callable[[AuthFactory], AuthFactory]:
 
 
 def make_auth(config: AuthConfig, ctx: AuthContext) -> Auth:
-    for secret in (config.token, config.client_secret, config.refresh_token):
+    from task_runner.http.auth_kinds import kind
+
+    kind(config.type)  # the built-in kinds register themselves on first use
+    for secret in (
+        config.token,
+        config.client_secret,
+        config.refresh_token,
+        config.key,
+        config.password,
+    ):
         REDACTOR.add(secret)
     try:
         factory = AUTH_TYPES[config.type]
@@ -113,13 +132,19 @@ def bearer_of(headers: Mapping[str, str]) -> str | None:
 
 
 class StaticAuth:
-    """Fixed headers that no refresh can change (``none``, ``bearer``)."""
+    """Fixed headers (and query parameters) that no refresh can change (``none``,
+    ``bearer``, ``api_key``, ``http_basic``)."""
 
-    def __init__(self, headers: Mapping[str, str]) -> None:
+    def __init__(self, headers: Mapping[str, str], *, query: Mapping[str, str] | None = None) -> None:
         self._headers = dict(headers)
+        self._query = dict(query or {})
 
     def headers(self) -> dict[str, str]:
         return dict(self._headers)
+
+    def query(self) -> list[tuple[str, str]]:
+        """Query parameters to add to every request to the connection's origin."""
+        return list(self._query.items())
 
     def on_unauthorized(self, sent: Mapping[str, str]) -> bool:
         return False
@@ -138,7 +163,11 @@ def _bearer(config: AuthConfig, ctx: AuthContext) -> Auth:
 
 
 def request_token(ctx: AuthContext, config: AuthConfig, form: dict[str, str]) -> dict[str, Any]:
-    """POST a form-encoded grant to ``token_url``; the parsed response, secrets registered."""
+    """POST a form-encoded grant to ``token_url``; the parsed response, secrets registered.
+
+    The request must finish within ``ctx.timeout.total`` (:data:`TOKEN_TOTAL_TIMEOUT`
+    when that is not set), a token endpoint that drips its answer included.
+    """
     if not config.token_url:
         raise AuthError(f"connection {ctx.connection}: auth type {config.type} needs a token_url")
     for key in ("client_id", "client_secret") if config.client_id else ():
@@ -146,15 +175,24 @@ def request_token(ctx: AuthContext, config: AuthConfig, form: dict[str, str]) ->
     if config.scope:
         form["scope"] = config.scope
     where = f"token endpoint {safe_url(config.token_url)} ({form['grant_type']} grant)"
+    timeout = ctx.timeout
+    if timeout.total is None:
+        timeout = replace(timeout, total=TOKEN_TOTAL_TIMEOUT)
     try:
         raw = ctx.transport.send(
             "POST",
             config.token_url,
             data=form,
             headers={"Accept": "application/json"},
-            timeout=ctx.timeout,
+            timeout=timeout,
             max_body_bytes=TOKEN_BODY_CAP,
         )
+    except DeadlineExceeded as exc:
+        raise TokenDeadlineExceeded(
+            f"{where} unreachable: {exc.message}",
+            hint="token requests have their own deadline: the total of the client's "
+            "auth_timeout, 60s by default",
+        ) from None
     except ConnectionFault as exc:
         raise TokenEndpointUnavailable(f"{where} unreachable: {exc.message}") from None
     except TaskRunnerError as exc:

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin
 
@@ -125,6 +125,7 @@ class Client:
             connection.rate_limit,
             budget_store or InMemoryBudgetStore(),
             self.clock,
+            headers=connection.rate_limit_headers,
         )
         self.origin = origin(connection.base_url)
         self.hosts = frozenset({self.origin[1], *connection.allowed_hosts})
@@ -170,7 +171,11 @@ class Client:
         the API promised (``Total``) is compared with what came. The caller reads the
         tally after the last page (``tally.finish()`` is called here).
         """
-        tally = tally if tally is not None else Tally(key=pagination.key)
+        tally = (
+            tally
+            if tally is not None
+            else Tally(key=pagination.key, total_header=pagination.total_header)
+        )
         on_wait = _waiter(progress, request)
         total: list[int | None] = [None]
         if not pagination.enabled:
@@ -180,18 +185,20 @@ class Client:
             total[0] = 1
         else:
 
-            def get(number: int, url: str | None) -> Page:
-                paged = (
-                    request if url else request.with_query(**{pagination.page_param: str(number)})
-                )
+            def get(number: int, url: str | None, query: Mapping[str, str] | None = None) -> Page:
+                if url:
+                    paged = request
+                elif query is None:
+                    paged = request.with_query(**{pagination.page_param: str(number)})
+                else:
+                    paged = request.with_query(**query)
                 return self._page(paged, number, url, retry, timeout, expect, on_wait)
 
-            per_page = dict(request.query).get(pagination.per_page_param)
             pages = paginate(
                 get,
                 pagination,
                 tally=tally,
-                per_page_hint=per_page,
+                query=dict(request.query),
                 on_total=lambda n: total.__setitem__(0, n),
             )
         items = 0
@@ -235,7 +242,7 @@ class Client:
 
             answer: _Answer = call_with_retry(
                 attempt,
-                policy=retry,
+                policy=replace(retry, rate_headers=self.connection.rate_limit_headers),
                 method=request.method,
                 clock=self.clock,
                 attempts=attempts,
@@ -252,7 +259,7 @@ class Client:
                 reason=raw.reason,
                 headers=dict(raw.headers),
                 body=answer.body,
-                items=extract_items(answer.body),
+                items=extract_items(answer.body, expect.items_at),
                 elapsed=sum(a.elapsed for a in attempts),
                 url=raw.url,
                 attempts=attempts,
@@ -279,6 +286,9 @@ class Client:
             return self._wire(request, url, params, headers, timeout, expect, max_wait, on_wait)
         headers = {"Accept": "application/json", **self.connection.headers, **request.headers}
         sent = {**headers, **self.auth.headers()}
+        auth_query = getattr(self.auth, "query", None)
+        if auth_query is not None and (extra := auth_query()):
+            params = [*(params or ()), *extra]
         raw = self._wire(request, url, params, sent, timeout, expect, max_wait, on_wait)
         if raw.status == 401 and self.auth.on_unauthorized(sent):
             log.info("connection %s: 401, sending once more with a new token", self.connection.name)

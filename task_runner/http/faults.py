@@ -8,14 +8,19 @@ types, so a new fault only has to declare them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from task_runner.errors import AuthError, RunError, TransportError
 
 __all__ = [
+    "BodyTooDeepError",
     "BodyTooLargeError",
     "ConnectionFault",
+    "DeadlineExceeded",
     "HostNotAllowedError",
     "InvalidBodyError",
     "RedirectRefusedError",
+    "TokenDeadlineExceeded",
     "TokenEndpointUnavailable",
     "is_retryable",
     "retry_limit",
@@ -26,6 +31,20 @@ class ConnectionFault(TransportError):
     """Connection refused or reset, timeout, truncated body: worth another attempt."""
 
     retryable = True
+
+
+class DeadlineExceeded(ConnectionFault):
+    """The attempt (connect, headers and body) did not finish within its total timeout.
+
+    A server that drips its answer will most likely do it again, so one more try at
+    most: a task then fails within about twice its ``timeout.total``.
+    """
+
+    retry_limit = 1
+
+    def __init__(self, message: str, *, limit: float, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
 
 
 class RedirectRefusedError(TransportError):
@@ -41,7 +60,8 @@ class HostNotAllowedError(RunError):
 
 
 class BodyTooLargeError(RunError):
-    """The response body exceeded ``expect.max_body_bytes``; reading stopped at the cap."""
+    """The response body (decompressed) exceeded ``expect.max_body_bytes``; reading
+    stopped at the cap, so memory stays bounded whatever the server sends."""
 
     retryable = False
 
@@ -56,10 +76,25 @@ class InvalidBodyError(RunError):
     retry_limit = 1
 
 
+class BodyTooDeepError(InvalidBodyError):
+    """A JSON body nests arrays and objects deeper than the decoder accepts.
+
+    Not retried: the same server sends the same body again.
+    """
+
+    retryable = False
+
+
 class TokenEndpointUnavailable(AuthError):
     """The token endpoint could not be reached or answered 429/5xx: retry later."""
 
     retryable = True
+
+
+class TokenDeadlineExceeded(TokenEndpointUnavailable):
+    """The token request did not finish within its total timeout: one more try at most."""
+
+    retry_limit = 1
 
 
 def is_retryable(exc: BaseException) -> bool:

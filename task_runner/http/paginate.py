@@ -1,24 +1,8 @@
-"""One job: fetch every page of a listing and hand them out in order, checked by a tally.
+"""One job: walk a task's listing with the paginator its ``Pagination.style`` names.
 
-Three ways to walk a listing, chosen from page 1's headers:
-
-- **Numbered** (``Total`` known): the pages ``Total`` implies are fetched concurrently
-  (``max_concurrency`` threads, a bounded window so memory stays flat) and yielded in
-  order. The page size is what the server really sends: a server that clamps
-  ``per_page=1000`` to 100 items (with or without ``Per-Page``) is walked at 100. A later
-  page whose ``Total`` differs re-plans the walk; an empty page in the middle is not the
-  end while ``Total`` says more; when the last planned page is full, or its ``Link``
-  names a ``next``, the walk goes on one page at a time until a short or empty page.
-- **Linked** (only ``Link``): ``rel="next"`` is followed, resolved against the URL of the
-  response that carried it (RFC 3986 section 5); a next link back to a page already
-  fetched stops the walk with a warning instead of looping.
-- **Probing** (neither): pages are asked for by number until an empty or short page, or
-  a page that brings nothing new (an API that ignores ``page``).
-
-Every page's items go through the :class:`~task_runner.http.tally.Tally`, which drops
-items seen before (by ``key``) and records what could not be vouched for. ``max_pages``
-stops early on purpose (the tally says so). A page that fails after its retries raises
-:class:`PaginationError` naming it.
+The paginators live in :mod:`task_runner.http.paginators`, one module each; this is the
+one entry the client calls. Every paginator yields pages in order, each page's items
+admitted by the tally (see :mod:`task_runner.http.tally`).
 
 Example::
 
@@ -30,46 +14,15 @@ Example::
 
 from __future__ import annotations
 
-import collections
-import logging
-import math
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 
-from task_runner.errors import PaginationError, TaskRunnerError
-from task_runner.http.links import LinkHeaderError, links_by_rel
+from task_runner.http.paginators import GetPage, Hints, get_paginator
+from task_runner.http.paginators.page import page_links
 from task_runner.http.response import Page
-from task_runner.http.tally import Tally, read_count_header
+from task_runner.http.tally import Tally
 from task_runner.model import Pagination
 
 __all__ = ["GetPage", "page_links", "paginate"]
-
-log = logging.getLogger("task_runner.http")
-
-#: ``get(number, url)``: page ``number``, from ``url`` (a ``Link: next``) when given.
-GetPage = Callable[[int, "str | None"], Page]
-
-
-def page_links(page: Page, tally: Tally) -> dict[str, str] | None:
-    """The page's ``Link`` relations as absolute URLs; ``None`` (and a warning) if malformed."""
-    try:
-        return links_by_rel(page.header("Link"), base_url=page.url)
-    except LinkHeaderError as exc:
-        tally.warn(f"page {page.number}: the Link header is malformed ({exc}); ignored")
-        return None
-
-
-@dataclass
-class _Walk:
-    """What the walk knows after each page."""
-
-    size: int | None  # the effective page size, None while unknown
-    planned: int  # the last page known to exist
-    limit: int | None
-
-    def within(self, number: int) -> bool:
-        return self.limit is None or number <= self.limit
 
 
 def paginate(
@@ -79,201 +32,15 @@ def paginate(
     tally: Tally,
     per_page_hint: str | None = None,
     on_total: Callable[[int], None] | None = None,
+    query: Mapping[str, str] | None = None,
 ) -> Iterator[Page]:
-    """Yield pages in order, each page's items admitted by ``tally`` (see module docstring)."""
-    first = _fetch(get, 1, None)
-    received = len(first.items)
-    links = page_links(first, tally)
-    first.items = tally.admit(1, first.items, first.headers)
-    yield first
-    total = tally.total_reported
-    size = _page_size(first, received, per_page_hint, total, tally)
-    walk = _Walk(size, 1, pagination.max_pages)
-    if total is None and links and "next" in links:
-        yield from _linked(get, first, links["next"], walk, tally)
-        return
-    if total is not None:
-        if walk.size:
-            walk.planned = max(1, math.ceil(total / walk.size))
-        if walk.planned > 1 and on_total is not None:
-            on_total(min(walk.planned, walk.limit or walk.planned))
-    elif received == 0 or links:  # empty, or a Link header without next: the last page
-        return
-    elif walk.size and received < walk.size:
-        # Neither Total nor Link: a short page may be the server's own page size (it
-        # clamps per_page silently); one more page tells.
-        walk.size = received
-    if walk.planned == 1:
-        if not _goes_on(first, received, received, links, walk, total):
-            return
-        walk.planned = 2
-    if not walk.within(2):
-        tally.capped = _capped(walk)
-        return
-    yield from _numbered(get, walk, tally, pagination.max_concurrency, on_total)
+    """Yield the listing's pages in order (see :mod:`task_runner.http.paginators`).
 
-
-def _capped(walk: _Walk) -> str:
-    return f"stopped after max_pages={walk.limit}; the API has more pages"
-
-
-def _page_size(
-    first: Page, received: int, hint: str | None, total: int | None, tally: Tally
-) -> int | None:
-    """The page size the server really uses (what it sent wins over what was asked)."""
-    header = read_count_header(first.headers, "Per-Page", 1)
-    if header.problem:
-        tally.warn(header.problem)
-    per_page = header.value
-    asked = int(hint) if hint and hint.isdigit() else None
-    size = per_page or asked
-    if total is not None and received and total > received and (size is None or received < size):
-        if size is not None:
-            log.info(
-                "page 1 holds %d items although %d per page were expected; the server's page "
-                "size is %d, going on at that size",
-                received,
-                size,
-                received,
-            )
-        size = received
-    return size or (received or None)
-
-
-def _goes_on(
-    page: Page,
-    received: int,
-    fresh: int,
-    links: dict[str, str] | None,
-    walk: _Walk,
-    total: int | None,
-) -> bool:
-    """After the last planned page: does the listing go on past it?
-
-    A ``Link`` header that names no ``next`` says this is the last page. Without one, a
-    full page may be followed by more (a ``Total`` that was stale when sent), so one
-    more page is asked for.
+    ``query``: the request's query as sent (the asked page size is read from it);
+    ``per_page_hint``: the asked page size when ``query`` is not given.
     """
-    if links and "next" in links:
-        return True
-    if links:
-        return False
-    if received == 0:
-        return False
-    if fresh == 0:
-        return False  # only repeats: the API ignores the page number (warned by the caller)
-    if walk.size is None:
-        return total is None  # probing without a known size: until an empty page
-    return received >= walk.size
-
-
-def _fetch(get: GetPage, number: int, url: str | None) -> Page:
-    try:
-        return get(number, url)
-    except PaginationError:
-        raise
-    except TaskRunnerError as exc:
-        raise PaginationError(
-            f"page {number} failed: {exc.message}", page=number, task=exc.task
-        ) from exc
-
-
-def _numbered(
-    get: GetPage,
-    walk: _Walk,
-    tally: Tally,
-    workers: int,
-    on_total: Callable[[int], None] | None,
-) -> Iterator[Page]:
-    """Pages 2.. by number: up to ``walk.planned`` concurrently, past it one at a time."""
-    workers = max(1, workers)
-    pending: collections.deque[tuple[int, Future[Page]]] = collections.deque()
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page")
-    following = 2
-    try:
-        while True:
-            # Ahead of the reader only within the planned range, the window and max_pages.
-            while following <= walk.planned and len(pending) < workers and walk.within(following):
-                pending.append((following, pool.submit(_fetch, get, following, None)))
-                following += 1
-            if not pending:
-                if following <= walk.planned:
-                    tally.capped = _capped(walk)
-                return
-            number, future = pending.popleft()
-            page = future.result()  # re-raises the page's PaginationError
-            received = len(page.items)
-            links = page_links(page, tally)
-            before = tally.total_reported
-            page.items = tally.admit(number, page.items, page.headers)
-            _replan(walk, tally, before, on_total)
-            yield page
-            if number < walk.planned:
-                if received == 0:
-                    tally.warn(
-                        f"page {number} was empty although the API promised "
-                        f"{walk.planned} page(s); going on"
-                    )
-                continue
-            if received and not page.items and not (links and "next" in links):
-                tally.warn(
-                    f"page {number} brought only items of earlier pages; stopped (the API "
-                    "may ignore the page parameter)",
-                    unresolved=tally.total_reported is None,
-                )
-            if not _goes_on(page, received, len(page.items), links, walk, tally.total_reported):
-                return
-            walk.planned = number + 1
-    finally:
-        # Early exit (error, end, reader stopped): do not fetch pages nobody reads.
-        for _, future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _replan(
-    walk: _Walk, tally: Tally, before: int | None, on_total: Callable[[int], None] | None
-) -> None:
-    """A page whose ``Total`` differs: plan the walk on the new count."""
-    total = tally.total_reported
-    if total is None or total == before or not walk.size:
-        return
-    planned = max(1, math.ceil(total / walk.size))
-    if planned > walk.planned:
-        walk.planned = planned
-        if on_total is not None:
-            on_total(min(planned, walk.limit or planned))
-
-
-def _linked(get: GetPage, page: Page, url: str, walk: _Walk, tally: Tally) -> Iterator[Page]:
-    """Follow ``Link: rel="next"`` one page at a time."""
-    seen = {page.url: 1}
-    number = 1
-    next_url: str | None = url
-    while next_url:
-        if not walk.within(number + 1):
-            tally.capped = _capped(walk)
-            return
-        if next_url in seen:
-            tally.warn(
-                f"page {number}: the Link next URL points back at page {seen[next_url]}; "
-                "stopped following it (the API's Link header loops)",
-                unresolved=True,
-            )
-            return
-        number += 1
-        seen[next_url] = number
-        page = _fetch(get, number, next_url)
-        received = len(page.items)
-        links = page_links(page, tally)
-        page.items = tally.admit(number, page.items, page.headers)
-        yield page
-        if links is None:
-            tally.warn(
-                f"page {number}: cannot tell whether more pages follow (malformed Link header)",
-                unresolved=True,
-            )
-            return
-        next_url = links.get("next")
-        if received == 0 and next_url:
-            tally.warn(f"page {number} was empty although its Link names a next page; going on")
+    sent = dict(query or {})
+    if per_page_hint is not None:
+        sent.setdefault(pagination.per_page_param, per_page_hint)
+    hints = Hints(query=sent, on_total=on_total)
+    return get_paginator(pagination.style).walk(get, pagination, tally, hints)

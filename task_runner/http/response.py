@@ -21,6 +21,7 @@ from requests.structures import CaseInsensitiveDict
 
 from task_runner.http.faults import InvalidBodyError
 from task_runner.http.links import LinkHeaderError, links_by_rel
+from task_runner.http.pointer import MISSING, resolve
 from task_runner.http.retry import Attempt
 from task_runner.http.transport import RawResponse, safe_url
 from task_runner.model import Expect
@@ -108,9 +109,12 @@ def check_body(raw: RawResponse, body: Any, expect: Expect, *, wants_json: bool)
     content_type = declared or "no Content-Type"
     if wants_json and ((declared and not raw.is_json) or (not declared and isinstance(body, str))):
         problem = f"is {content_type}, not the JSON the operation promises"
-    elif expect.items == "list" and not isinstance(body, list):
+    elif expect.items == "list" and not isinstance(resolve(body, expect.items_at), list):
+        where = f" at {expect.items_at}" if expect.items_at else ""
         kind = "a JSON object" if isinstance(body, dict) else "not a JSON array"
-        problem = f"is {kind} ({content_type}) where the operation promises a list"
+        if expect.items_at and isinstance(body, dict):
+            kind = "a JSON object without a list"
+        problem = f"is {kind}{where} ({content_type}) where the operation promises a list"
     else:
         return
     excerpt = REDACTOR.redact(raw.text[:EXCERPT_CHARS]).strip().replace("\n", " ")
@@ -120,12 +124,18 @@ def check_body(raw: RawResponse, body: Any, expect: Expect, *, wants_json: bool)
     )
 
 
-def extract_items(body: Any) -> list[Any]:
+def extract_items(body: Any, items_at: str = "") -> list[Any]:
+    """The items of a body: the list at the JSON pointer ``items_at`` (``""``: the body
+    itself); a body that holds no list there is one item (a single object), none when
+    empty. :func:`check_body` has already refused a non-list where a list is promised."""
     if body is None or body == "":
         return []
-    if isinstance(body, list):
-        return body
-    return [body]
+    found = resolve(body, items_at) if items_at else body
+    if isinstance(found, list):
+        return found
+    if found is MISSING or found is None:
+        return [] if items_at else [body]
+    return [found]
 
 
 def total_pages(headers: Mapping[str, str], per_page_hint: str | None = None) -> int | None:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from task_runner.errors import RetryWaitTooLongError
 from task_runner.http.clock import Clock
 from task_runner.http.faults import ConnectionFault, is_retryable, retry_limit
-from task_runner.model import IDEMPOTENT_METHODS, RetryPolicy
+from task_runner.model import IDEMPOTENT_METHODS, RateLimitHeaders, RetryPolicy
 from task_runner.redact import REDACTOR
 
 __all__ = [
@@ -109,11 +109,24 @@ def parse_rate_limit_reset(value: str | None, now: float) -> float | None:
     return max(0.0, reset - now)
 
 
-def server_wait(status: int, headers: Mapping[str, str], now: float) -> float | None:
-    """How long the server asked us to wait, if it did (the longer of both signals)."""
-    waits = [parse_retry_after(headers.get("Retry-After"), now)]
-    if status == 429 or headers.get("X-Rate-Limit-Remaining", "").strip() == "0":
-        waits.append(parse_rate_limit_reset(headers.get("X-Rate-Limit-Reset"), now))
+def server_wait(
+    status: int,
+    headers: Mapping[str, str],
+    now: float,
+    names: RateLimitHeaders | None = None,
+) -> float | None:
+    """How long the server asked us to wait, if it did (the longer of both signals).
+
+    ``names``: the API's rate-limit header names (default Procore's ``X-Rate-Limit-*``).
+    """
+    names = names or RateLimitHeaders()
+    waits = [parse_retry_after(headers.get(names.retry_after), now)]
+    if status == 429 or headers.get(names.remaining, "").strip() == "0":
+        reset = headers.get(names.reset)
+        if names.reset_format == "delta_seconds":
+            waits.append(parse_retry_after(reset, now))
+        else:
+            waits.append(parse_rate_limit_reset(reset, now))
     known = [w for w in waits if w is not None]
     return max(known) if known else None
 
@@ -209,7 +222,9 @@ def _wait(
 ) -> float:
     requested = None
     if response is not None:
-        requested = server_wait(response.status, response.headers, clock.time())
+        requested = server_wait(
+            response.status, response.headers, clock.time(), policy.rate_headers
+        )
     if requested is None:
         return _backoff(policy, number, rng)
     if requested > policy.max_wait:

@@ -117,6 +117,7 @@ class Tally:
 
     key: str | None = "id"
     version: str | None = None
+    total_header: str = "Total"
     previously: frozenset[str] = frozenset()
     remember: bool = False
     already_delivered: int = 0
@@ -134,8 +135,8 @@ class Tally:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def read_total(self, number: int, headers: Mapping[str, str]) -> int | None:
-        """Record page ``number``'s ``Total`` (warning on a bad value); return it."""
-        count = read_count_header(headers, "Total", number)
+        """Record page ``number``'s ``Total`` (``total_header``; a warning on a bad value)."""
+        count = read_count_header(headers, self.total_header, number)
         if count.problem:
             self.warn(count.problem)
         if count.value is not None:

@@ -32,7 +32,7 @@ from typing import Protocol, TypeVar
 
 from task_runner.errors import RetryWaitTooLongError
 from task_runner.http.clock import Clock
-from task_runner.model import RateLimit
+from task_runner.model import RateLimit, RateLimitHeaders
 
 __all__ = ["BudgetStore", "InMemoryBudgetStore", "Throttle"]
 
@@ -112,17 +112,19 @@ class Throttle:
         rate_limit: RateLimit | None,
         store: BudgetStore,
         clock: Clock,
+        headers: RateLimitHeaders | None = None,
     ) -> None:
         self.key = key
         self.rate_limit = rate_limit
         self.store = store
         self.clock = clock
+        self.names = headers or RateLimitHeaders()
 
     def wait_turn(self, *, max_wait: float, on_wait: Callable[[float], None] | None = None) -> None:
         """Block until this request may go; a pause beyond ``max_wait`` fails at once."""
         while True:
             wait = self.store.take_server(self.key, self.clock.time())
-            reason = "the server's rate limit is spent (X-Rate-Limit-Remaining: 0)"
+            reason = f"the server's rate limit is spent ({self.names.remaining}: 0)"
             if wait <= 0 and self.rate_limit is not None:
                 wait = self.store.reserve(self.key, self.rate_limit, self.clock.time())
                 reason = (
@@ -144,10 +146,12 @@ class Throttle:
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn the server's budget from a response (a 429 means it is spent)."""
-        reset = _parse(headers.get("X-Rate-Limit-Reset"), float)
-        remaining = 0 if status == 429 else _parse(headers.get("X-Rate-Limit-Remaining"), int)
+        reset = _parse(headers.get(self.names.reset), float)
+        remaining = 0 if status == 429 else _parse(headers.get(self.names.remaining), int)
         if reset is None or remaining is None:
             return
+        if self.names.reset_format == "delta_seconds":
+            reset += self.clock.time()
         if reset == reset and reset > self.clock.time():  # not NaN, not past
             self.store.observe_server(self.key, max(0, remaining), reset)
 

@@ -2,10 +2,14 @@
 
 :class:`RequestsTransport` wraps ONE ``requests.Session`` per connection (keep-alive, a
 pool sized to the connection's concurrency, proxies from the environment, TLS verified
-or checked against a CA bundle). It reads bodies in chunks so a size cap stops a huge
-body early, turns every way a response can get lost (reset, timeout, truncated body)
-into a retryable :class:`~task_runner.http.faults.ConnectionFault`, and follows
-redirects itself: see :meth:`RequestsTransport.send` for why.
+or checked against a CA bundle). Every attempt is bounded, whatever the server does:
+in size (``max_body_bytes``, counted after decompression, so a gzip bomb stops at the
+cap), in time (``timeout.total`` over connect, headers and body, enforced by a
+:class:`~task_runner.http.deadline.Watchdog` even against a server that drips one byte
+a second) and in JSON depth (:data:`~task_runner.http.json_depth.MAX_JSON_DEPTH`).
+It turns every way a response can get lost (reset, timeout, truncated body) into a
+retryable :class:`~task_runner.http.faults.ConnectionFault`, and follows redirects
+itself: see :meth:`RequestsTransport.send` for why.
 
 Example::
 
@@ -28,20 +32,23 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 
 import task_runner
 from task_runner.errors import TransportError
+from task_runner.http.deadline import Deadline, DeadlineAdapter, Watchdog
 from task_runner.http.faults import (
+    BodyTooDeepError,
     BodyTooLargeError,
     ConnectionFault,
+    DeadlineExceeded,
     InvalidBodyError,
     RedirectRefusedError,
 )
+from task_runner.http.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from task_runner.http.links import LinkHeaderError, links_by_rel
-from task_runner.model import Timeout
+from task_runner.model import DEFAULT_MAX_BODY_BYTES, Timeout
 from task_runner.redact import REDACTOR, SENSITIVE_HEADERS
 
 __all__ = [
@@ -59,6 +66,9 @@ log = logging.getLogger("task_runner.http")
 
 USER_AGENT = f"task-runner/{task_runner.__version__}"
 MAX_REDIRECTS = 5
+#: Bodies are read (and decompressed) this much at a time. urllib3 2.6+ decompresses
+#: no more than asked for, so a gzip bomb can never expand past the cap by more than
+#: one chunk; older urllib3 inflates a whole network read at once (up to ~1000x).
 CHUNK_SIZE = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Headers that must never be sent to a host other than the one they were meant for.
@@ -98,6 +108,7 @@ class RawResponse:
     url: str
     elapsed: float = 0.0
     history: list[int] = field(default_factory=list)
+    max_json_depth: int = MAX_JSON_DEPTH
 
     @property
     def text(self) -> str:
@@ -112,15 +123,32 @@ class RawResponse:
         return "json" in self.headers.get("Content-Type", "").lower()
 
     def json(self) -> Any:
-        """The body parsed as JSON, or :class:`InvalidBodyError` saying where it broke."""
+        """The body parsed as JSON, or :class:`InvalidBodyError` saying where it broke
+        (:class:`BodyTooDeepError` when it nests deeper than ``max_json_depth``).
+
+        The one place response JSON is decoded: what is shown, recorded or written
+        later was decoded here, so it is never too deep to walk.
+        """
+        if nesting_exceeds(self.content, self.max_json_depth):
+            raise self._too_deep()
         try:
             return jsonlib.loads(self.content)
+        except RecursionError:  # json's own, when the caller's stack is already deep
+            raise self._too_deep() from None
         except ValueError as exc:
             size = len(self.content)
             raise InvalidBodyError(
                 f"the {self.status} response from {safe_url(self.url)} is not valid JSON "
                 f"({exc}; {size} bytes)"
             ) from None
+
+    def _too_deep(self) -> BodyTooDeepError:
+        return BodyTooDeepError(
+            f"the {self.status} response from {safe_url(self.url)} nests JSON arrays and "
+            f"objects more than {self.max_json_depth} levels deep; not decoded",
+            hint="max_json_depth is a fixed safety limit: deeper data would exhaust the "
+            "stack of whatever walks it; no real API nests this deep",
+        )
 
 
 class Transport(Protocol):
@@ -147,13 +175,18 @@ class RequestsTransport:
     """A ``requests.Session`` with a pool of ``pool_size`` connections per host."""
 
     def __init__(
-        self, *, verify: bool | str = True, pool_size: int = 4, user_agent: str = USER_AGENT
+        self,
+        *,
+        verify: bool | str = True,
+        pool_size: int = 4,
+        user_agent: str = USER_AGENT,
+        max_json_depth: int = MAX_JSON_DEPTH,
     ) -> None:
         session = requests.Session()
         # No urllib3 retries: the retry layer decides, records and paces every attempt.
         # pool_block: more threads than the pool wait for a connection instead of
         # opening throwaway ones that defeat keep-alive.
-        adapter = HTTPAdapter(
+        adapter = DeadlineAdapter(
             pool_connections=4, pool_maxsize=max(1, pool_size), max_retries=0, pool_block=True
         )
         session.mount("https://", adapter)
@@ -173,6 +206,8 @@ class RequestsTransport:
         # host; a scheduled API client keeps no server-set state between requests.
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self.session = session
+        self.watchdog = Watchdog()
+        self.max_json_depth = max_json_depth
         self._proxies: dict[tuple[str, str, int | None], dict[str, str]] = {}
 
     def proxies_for(self, url: str) -> dict[str, str]:
@@ -185,6 +220,7 @@ class RequestsTransport:
         return proxies
 
     def close(self) -> None:
+        self.watchdog.close()
         self.session.close()
 
     def send(
@@ -207,32 +243,40 @@ class RequestsTransport:
         only same-origin redirects with all headers; a redirect to another host is
         followed only when that host is in ``allowed_hosts``, and then without
         credential headers; any other redirect is refused with a clear error.
+
+        The whole call, redirects included, must end within ``timeout.deadline``; each
+        body may have at most ``max_body_bytes`` decoded bytes (``None``:
+        :data:`~task_runner.model.DEFAULT_MAX_BODY_BYTES`; there is no unlimited).
         """
         start_origin = origin(url)
         send_headers = dict(headers or {})
+        cap = DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
         history: list[int] = []
-        for _ in range(MAX_REDIRECTS + 1):
-            raw = self._send_once(
-                method, url, params, send_headers, json, data, timeout, max_body_bytes
-            )
-            location = raw.headers.get("Location")
-            if raw.status not in REDIRECT_STATUSES or not location:
-                raw.history = history
-                return raw
-            history.append(raw.status)
-            target = urljoin(raw.url, location)
-            if origin(target) != start_origin:
-                if origin(target)[1] not in allowed_hosts:
-                    raise RedirectRefusedError(
-                        f"{method} {safe_url(url)} was redirected ({raw.status}) to another "
-                        f"host, {origin(target)[1]}; not followed (add the host to the "
-                        "connection's allowed_hosts to follow it without credentials)"
-                    )
-                send_headers = without_credentials(send_headers)
-            if raw.status == 303 or (raw.status in (301, 302) and method not in ("GET", "HEAD")):
-                method, json, data = "GET", None, None
-            url, params = target, None  # the Location carries its own query
-        raise TransportError(f"{method} {safe_url(url)}: more than {MAX_REDIRECTS} redirects")
+        with self.watchdog.deadline(timeout.deadline) as deadline:
+            for _ in range(MAX_REDIRECTS + 1):
+                raw = self._send_once(
+                    method, url, params, send_headers, json, data, timeout, cap, deadline
+                )
+                location = raw.headers.get("Location")
+                if raw.status not in REDIRECT_STATUSES or not location:
+                    raw.history = history
+                    return raw
+                history.append(raw.status)
+                target = urljoin(raw.url, location)
+                if origin(target) != start_origin:
+                    if origin(target)[1] not in allowed_hosts:
+                        raise RedirectRefusedError(
+                            f"{method} {safe_url(url)} was redirected ({raw.status}) to another "
+                            f"host, {origin(target)[1]}; not followed (add the host to the "
+                            "connection's allowed_hosts to follow it without credentials)"
+                        )
+                    send_headers = without_credentials(send_headers)
+                if raw.status == 303 or (
+                    raw.status in (301, 302) and method not in ("GET", "HEAD")
+                ):
+                    method, json, data = "GET", None, None
+                url, params = target, None  # the Location carries its own query
+            raise TransportError(f"{method} {safe_url(url)}: more than {MAX_REDIRECTS} redirects")
 
     def _send_once(
         self,
@@ -243,7 +287,8 @@ class RequestsTransport:
         json: Any,
         data: Mapping[str, str] | None,
         timeout: Timeout,
-        max_body_bytes: int | None,
+        cap: int,
+        deadline: Deadline,
     ) -> RawResponse:
         started = time.perf_counter()
         where = f"{method} {safe_url(url)}"
@@ -260,21 +305,14 @@ class RequestsTransport:
                 stream=True,
                 proxies=self.proxies_for(url),
             )
-        except requests.exceptions.SSLError as exc:
-            raise TransportError(
-                f"{where}: TLS verification failed ({_short(exc)})",
-                hint="set the connection's verify to a CA bundle path if the server uses a private CA",
-            ) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
-            raise TransportError(f"{where}: invalid URL ({_short(exc)})") from None
-        except requests.exceptions.Timeout as exc:
-            kind = "connect" if isinstance(exc, requests.exceptions.ConnectTimeout) else "read"
-            limit = timeout.connect if kind == "connect" else timeout.read
-            raise ConnectionFault(f"{where}: {kind} timeout after {limit:g}s") from None
         except requests.exceptions.RequestException as exc:
-            raise ConnectionFault(f"{where}: connection failed ({_short(exc)})") from None
+            if deadline.expired:
+                raise _late(where, deadline, "waiting for the response headers") from None
+            raise _request_fault(where, exc, timeout) from None
         with resp:
-            content = _read_body(resp, where, max_body_bytes, timeout)
+            content = _read_body(resp, where, cap, timeout, deadline)
+            # Before the connection goes back to the pool, where another thread may take it.
+            deadline.detach()
         return RawResponse(
             status=resp.status_code,
             reason=resp.reason or "",
@@ -282,40 +320,96 @@ class RequestsTransport:
             content=content,
             url=resp.url,
             elapsed=time.perf_counter() - started,
+            max_json_depth=self.max_json_depth,
         )
 
 
-def _read_body(resp: requests.Response, where: str, cap: int | None, timeout: Timeout) -> bytes:
-    """Read the body in chunks, stopping at ``cap``; a short body is a retryable fault."""
+def _request_fault(
+    where: str, exc: requests.exceptions.RequestException, timeout: Timeout
+) -> TransportError:
+    """What went wrong before the response headers arrived, as one of our errors."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TransportError(
+            f"{where}: TLS verification failed ({_short(exc)})",
+            hint="set the connection's verify to a CA bundle path if the server uses a private CA",
+        )
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
+        return TransportError(f"{where}: invalid URL ({_short(exc)})")
+    if isinstance(exc, requests.exceptions.Timeout):
+        kind = "connect" if isinstance(exc, requests.exceptions.ConnectTimeout) else "read"
+        limit = timeout.connect if kind == "connect" else timeout.read
+        return ConnectionFault(f"{where}: {kind} timeout after {limit:g}s")
+    return ConnectionFault(f"{where}: connection failed ({_short(exc)})")
+
+
+def _late(where: str, deadline: Deadline, doing: str) -> DeadlineExceeded:
+    return DeadlineExceeded(
+        f"{where}: did not finish within the {deadline.seconds:g}s total timeout, still {doing}",
+        limit=deadline.seconds,
+        hint="raise timeout.total if the server is really this slow",
+    )
+
+
+def _read_body(
+    resp: requests.Response, where: str, cap: int, timeout: Timeout, deadline: Deadline
+) -> bytes:
+    """Read the body in chunks, stopping at ``cap`` decoded bytes; a short body is a
+    retryable fault, and so is a body still arriving at the deadline."""
     declared = resp.headers.get("Content-Length", "")
-    if cap is not None and declared.isdigit() and int(declared) > cap:
+    if declared.isdigit() and int(declared) > cap:
         raise BodyTooLargeError(
             f"{where}: the response body ({declared} bytes) is larger than the "
-            f"max_body_bytes cap of {cap} bytes"
+            f"max_body_bytes cap of {cap} bytes{_in_units(cap)}; not read",
+            hint=_RAISE_CAP,
         )
     chunks: list[bytes] = []
     total = 0
     try:
+        # iter_content decodes gzip/deflate: the cap counts the bytes as they expand.
         for chunk in resp.iter_content(CHUNK_SIZE):
             total += len(chunk)
-            if cap is not None and total > cap:
+            if total > cap:
+                encoding = resp.headers.get("Content-Encoding", "").strip()
+                expanded = f" once decompressed ({encoding})" if encoding else ""
                 raise BodyTooLargeError(
-                    f"{where}: the response body is larger than the max_body_bytes cap of "
-                    f"{cap} bytes; stopped reading"
+                    f"{where}: the response body is larger{expanded} than the max_body_bytes "
+                    f"cap of {cap} bytes{_in_units(cap)}; stopped reading",
+                    hint=_RAISE_CAP,
                 )
             chunks.append(chunk)
-    except requests.exceptions.ChunkedEncodingError as exc:
-        raise ConnectionFault(
+    except requests.exceptions.RequestException as exc:
+        if deadline.expired:
+            raise _late(where, deadline, "reading the body") from None
+        raise _body_fault(where, exc, total, timeout) from None
+    if deadline.expired:  # the cut may look like the end of a body without a length
+        raise _late(where, deadline, "reading the body")
+    return b"".join(chunks)
+
+
+_RAISE_CAP = "raise expect.max_body_bytes for the task, or in defaults.expect"
+
+
+def _body_fault(
+    where: str, exc: requests.exceptions.RequestException, total: int, timeout: Timeout
+) -> ConnectionFault:
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return ConnectionFault(
             f"{where}: the response body was cut off after {total} bytes ({_short(exc)})"
-        ) from None
-    except requests.exceptions.ConnectionError as exc:
-        raise ConnectionFault(
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return ConnectionFault(
             f"{where}: the connection broke while reading the body after {total} bytes "
             f"(read timeout {timeout.read:g}s; {_short(exc)})"
-        ) from None
-    except requests.exceptions.RequestException as exc:
-        raise ConnectionFault(f"{where}: reading the body failed ({_short(exc)})") from None
-    return b"".join(chunks)
+        )
+    return ConnectionFault(f"{where}: reading the body failed ({_short(exc)})")
+
+
+def _in_units(n: int) -> str:
+    """`` (64 MiB)`` for 67108864: the unit people think of limits in."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f" ({n / scale:g} {unit})"
+    return ""
 
 
 def without_credentials(headers: Mapping[str, str]) -> dict[str, str]:

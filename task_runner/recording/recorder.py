@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from task_runner.errors import TaskRunnerError
 from task_runner.model import ConnectionConfig
 from task_runner.recording.store import FORMAT, FORMAT_VERSION
 from task_runner.redact import REDACTOR
@@ -48,12 +48,15 @@ def _iso(moment: float) -> str:
 
 
 def response_body(raw: RawResponse) -> Any:
-    """JSON when it parses, else text, ``None`` when empty: how recordings keep bodies."""
+    """JSON when it parses, else text, ``None`` when empty: how recordings keep bodies.
+
+    Decoded by ``raw.json()``, which refuses JSON nested too deep to walk safely.
+    """
     if not raw.content:
         return None
     try:
-        return json.loads(raw.content)
-    except ValueError:
+        return raw.json()
+    except TaskRunnerError:
         return raw.text
 
 
@@ -231,6 +234,7 @@ class Recorder(TaskObserver):
                 "mode": prepared.pagination.mode,
                 "key": prepared.pagination.key,
                 "on_mismatch": prepared.pagination.on_mismatch,
+                "items": prepared.expect.items_at,
             },
             "responses": responses,
             "attempts": exchanges,
@@ -317,11 +321,14 @@ def preset_output(recording: Mapping[str, Any]) -> dict[str, Any] | None:
     if not pages:
         return None
     # The same de-duplication as the run that was recorded (page bodies are as they came).
-    key = (recording.get("pagination") or {}).get("key", "id")
-    tally = Tally(key=key)
+    settings = recording.get("pagination") or {}
+    tally = Tally(key=settings.get("key", "id"))
+    items_at = str(settings.get("items") or "")
     items: list[Any] = []
     for page in pages:
-        items.extend(tally.admit(int(page.get("page") or 1), extract_items(page.get("body")), {}))
+        items.extend(
+            tally.admit(int(page.get("page") or 1), extract_items(page.get("body"), items_at), {})
+        )
     return task_output(
         status=pages[-1].get("status"),
         headers=pages[0].get("headers") or {},

@@ -307,6 +307,7 @@ class _Runner:
         tally = Tally(
             key=pagination.key,
             version=pagination.version,
+            total_header=pagination.total_header,
             previously=self.options.delivered_before.get(prepared.name, frozenset()),
             remember=windowed,
         )

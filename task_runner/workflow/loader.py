@@ -36,6 +36,7 @@ from task_runner.errors import (
 )
 from task_runner.formats import FORMAT_CHECKER
 from task_runner.model import Expect, Pagination, RetryPolicy, Timeout
+from task_runner.workflow.limits import excerpt, shorten
 from task_runner.workflow.model import (
     ConnectionSpec,
     InputSpec,
@@ -75,7 +76,11 @@ def load_workflow(
     catalogue: Catalogue | None = None,
     definitions: Sequence[str] = (),
 ) -> Workflow:
-    """Load and statically check a workflow file; raise every mistake at once."""
+    """Load and statically check a workflow file; raise every mistake at once.
+
+    The file is read within the limits of :mod:`task_runner.workflow.limits` (its size, and
+    its values with aliases expanded), before anything walks its data.
+    """
     if catalogue is None:
         from task_runner.catalogue import Catalogue
 
@@ -169,7 +174,7 @@ class _Builder:
                 if key not in allowed:
                     self.error(
                         SchemaValidationError,
-                        f"unknown key {key!r}",
+                        f"unknown key {excerpt(key)}",
                         [*path, key],
                         key=True,
                         hint=did_you_mean(str(key), allowed) or "allowed: " + ", ".join(allowed),
@@ -181,14 +186,14 @@ class _Builder:
         if error.validator == "propertyNames":
             self.error(
                 SchemaValidationError,
-                f"{error.instance!r} is not a valid name: use letters, digits and _",
+                f"{excerpt(error.instance)} is not a valid name: use letters, digits and _",
                 [*path, error.instance],
                 key=True,
             )
             return
-        message = error.message
+        message = shorten(error.message)  # jsonschema's messages quote the whole value
         if error.validator in ("oneOf", "anyOf") and error.validator_value:
-            message = f"{error.instance!r} is not valid here"
+            message = f"{excerpt(error.instance)} is not valid here"
             described = error.schema.get("description")
             if described:
                 message += f": {described}"
@@ -213,10 +218,14 @@ class _Builder:
             validator = Draft202012Validator(dict(schema), format_checker=FORMAT_CHECKER)
             for err in validator.iter_errors(schema["default"]):
                 self.error(
-                    SchemaValidationError, f"default {err.message}", ["inputs", name, "default"]
+                    SchemaValidationError,
+                    f"default {shorten(err.message)}",
+                    ["inputs", name, "default"],
                 )
         except Exception as exc:  # an invalid input schema: reported by the structure check
-            self.error(SchemaValidationError, f"invalid input type: {exc}", ["inputs", name])
+            self.error(
+                SchemaValidationError, f"invalid input type: {shorten(str(exc))}", ["inputs", name]
+            )
 
     def build_connections(self) -> dict[str, ConnectionSpec]:
         raw = self.data.get("connections") or {}
@@ -234,7 +243,7 @@ class _Builder:
             if isinstance(api, str) and self.catalogue.profile(api) is None:
                 self.error(
                     UnresolvedReferenceError,
-                    f"unknown API profile {api!r}",
+                    f"unknown API profile {excerpt(api)}",
                     ["connections", name, "api"],
                     hint="see `task-runner apis list` for the APIs in the catalogue",
                 )
@@ -343,14 +352,16 @@ class _Builder:
         except UnresolvedReferenceError as exc:
             self.error(
                 UnresolvedReferenceError,
-                f"unknown operation {task.operation!r}",
+                f"unknown operation {excerpt(task.operation)}",
                 [*base, "operation"],
                 hint=exc.hint or "see `task-runner apis search QUERY`",
             )
             return
         except TaskRunnerError as exc:  # known, but its definition file cannot be read
             self.error(
-                LoadError, f"operation {task.operation!r}: {exc.format()}", [*base, "operation"]
+                LoadError,
+                f"operation {excerpt(task.operation)}: {exc.format()}",
+                [*base, "operation"],
             )
             return
         workflow.operations[operation.id] = operation
@@ -376,14 +387,14 @@ class _Builder:
         if task.connection is None and static_origin(url) is None:
             self.error(
                 TemplateError,
-                f"a raw request without a connection must spell out its scheme and host literally (got {url!r})",
+                f"a raw request without a connection must spell out its scheme and host literally (got {excerpt(url)})",
                 [*base, "request", "url"],
                 hint="write https://host/... before any {{ }}, or add a connection and a path",
             )
         elif task.connection is not None and not url.startswith("/") and static_origin(url) is None:
             self.error(
                 TemplateError,
-                f"with a connection, a raw request URL is a path starting with / (got {url!r})",
+                f"with a connection, a raw request URL is a path starting with / (got {excerpt(url)})",
                 [*base, "request", "url"],
             )
 
@@ -391,7 +402,7 @@ class _Builder:
         hint = did_you_mean(name, known) or (
             f"defined {kind}s: " + ", ".join(known) if known else f"no {kind}s are defined"
         )
-        self.error(UnresolvedReferenceError, f"unknown {kind} {name!r}", path, hint=hint)
+        self.error(UnresolvedReferenceError, f"unknown {kind} {excerpt(name)}", path, hint=hint)
 
     def check_templates(
         self,
@@ -420,12 +431,14 @@ class _Builder:
             self.templates.compile(source)
             refs, private = self.templates.analyse(source)
         except TemplateSyntaxError as exc:
-            self.error(TemplateError, f"template syntax error: {exc.message} in {source!r}", path)
+            self.error(
+                TemplateError, f"template syntax error: {exc.message} in {excerpt(source)}", path
+            )
             return set()
         for attribute in private:
             self.error(
                 TemplateError,
-                f"refused by the template sandbox: {attribute!r} is a private attribute (in template {source!r})",
+                f"refused by the template sandbox: {excerpt(attribute)} is a private attribute (in template {excerpt(source)})",
                 path,
                 hint="templates may read data, not Python internals",
             )
@@ -440,7 +453,7 @@ class _Builder:
             if namespace == "inputs" and name is not None and name not in inputs:
                 self.error(
                     UnresolvedReferenceError,
-                    f"inputs.{name} is not declared (in template {source!r})",
+                    f"inputs.{name} is not declared (in template {excerpt(source)})",
                     path,
                     hint=f"add `{name}: {{type: ...}}` under `inputs:`",
                 )
@@ -448,31 +461,31 @@ class _Builder:
                 if name not in tasks:
                     self.error(
                         UnresolvedReferenceError,
-                        f"tasks.{name} is not a task of this workflow (in template {source!r})",
+                        f"tasks.{name} is not a task of this workflow (in template {excerpt(source)})",
                         path,
                         hint=_suggest(name, list(tasks)),
                     )
                 elif task is None:
                     self.error(
                         TemplateError,
-                        f"connections cannot read task outputs (in template {source!r})",
+                        f"connections cannot read task outputs (in template {excerpt(source)})",
                         path,
                     )
                 elif name == task:
-                    self.error(TemplateError, f"task {task!r} reads its own output", path)
+                    self.error(TemplateError, f"task {excerpt(task)} reads its own output", path)
                 else:
                     found.add(name)
             elif namespace == "run" and name is not None and name not in RUN_VARIABLES:
                 self.error(
                     UnresolvedReferenceError,
-                    f"run.{name} is not a run variable (in template {source!r})",
+                    f"run.{name} is not a run variable (in template {excerpt(source)})",
                     path,
                     hint=_suggest(name, list(RUN_VARIABLES)),
                 )
             elif name is None and namespace not in ("inputs", "env", "secrets", "tasks", "run"):
                 self.error(
                     UnresolvedReferenceError,
-                    f"{namespace!r} is undefined (in template {source!r})",
+                    f"{excerpt(namespace)} is undefined (in template {excerpt(source)})",
                     path,
                     hint="templates read inputs.X, env.X, secrets.X, tasks.X.output and run.X",
                 )
@@ -489,7 +502,7 @@ class _Builder:
                 elif dep == name:
                     self.error(
                         SchemaValidationError,
-                        f"task {name!r} depends on itself",
+                        f"task {excerpt(name)} depends on itself",
                         ["tasks", name, "depends_on"],
                     )
         graph = {
@@ -575,15 +588,22 @@ def parse_retry(raw: Mapping[str, Any] | None) -> RetryPolicy:
 
 
 def parse_timeout(raw: Any) -> Timeout:
+    """``timeout: 30s`` (read, connect at most 10s) or ``{connect, read, total}``.
+
+    ``total`` bounds a whole attempt (connect + headers + body); left out, it is
+    :attr:`Timeout.DEFAULT_TOTAL` (300s), or ``connect + read`` when that is longer.
+    """
     if raw is None:
         return Timeout()
     if not isinstance(raw, Mapping):
         seconds = parse_duration(raw)
         return Timeout(connect=min(seconds, Timeout().connect), read=seconds)
     base = Timeout()
+    total = raw.get("total")
     return Timeout(
         connect=parse_duration(raw.get("connect", base.connect)),
         read=parse_duration(raw.get("read", base.read)),
+        total=parse_duration(total) if total is not None else None,
     )
 
 
@@ -593,6 +613,6 @@ def parse_expect(raw: Mapping[str, Any] | None) -> Expect:
     status = raw.get("status")
     return Expect(
         status=frozenset(int(s) for s in status) if status else None,
-        max_body_bytes=raw.get("max_body_bytes"),
+        max_body_bytes=int(raw.get("max_body_bytes", Expect().max_body_bytes)),
         checks=tuple(raw.get("checks") or ()),
     )

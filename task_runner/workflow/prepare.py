@@ -19,8 +19,8 @@ import os
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 
@@ -32,6 +32,7 @@ from task_runner.errors import (
     raise_if_any,
 )
 from task_runner.formats import FORMAT_CHECKER
+from task_runner.http.auth_kinds import secret_fields
 from task_runner.model import (
     AuthConfig,
     ConnectionConfig,
@@ -43,6 +44,7 @@ from task_runner.model import (
     Timeout,
 )
 from task_runner.redact import REDACTOR
+from task_runner.workflow.conventions import rate_limit_headers, task_pagination, task_retry
 from task_runner.workflow.inputs import input_value
 from task_runner.workflow.model import TaskSpec, Workflow, path_text
 from task_runner.workflow.params import validate_rendered_params
@@ -54,9 +56,12 @@ from task_runner.workflow.request_builder import (
 from task_runner.workflow.templating import Namespace, SecretsNamespace, is_template
 from task_runner.workflow.yaml_loader import locate
 
+if TYPE_CHECKING:
+    from task_runner.catalogue.profile import ApiProfile
+
 __all__ = ["ConnectionPatch", "PreparedTask", "Preparer", "RunContext", "resolve_inputs"]
 
-_AUTH_SECRET_FIELDS = ("token", "client_id", "client_secret", "refresh_token")
+_AUTH_SECRET_FIELDS = frozenset({"token", "client_id", "client_secret", "refresh_token"})
 
 
 def _utcnow() -> dt.datetime:
@@ -263,6 +268,12 @@ class Preparer:
             return self._connections.setdefault(name, config)
 
     def _render_connection(self, name: str, patch: ConnectionPatch | None) -> ConnectionConfig:
+        with self.workflow.templates.budget():
+            return self._render_connection_values(name, patch)
+
+    def _render_connection_values(
+        self, name: str, patch: ConnectionPatch | None
+    ) -> ConnectionConfig:
         from task_runner.durations import parse_duration
 
         data = self.workflow.connections[name].data
@@ -287,14 +298,16 @@ class Preparer:
             else None,
             max_concurrency=int(data.get("max_concurrency", 4)),
             allowed_hosts=frozenset(str(h).lower() for h in data.get("allowed_hosts") or ()),
+            rate_limit_headers=rate_limit_headers(self._profile(data.get("api"))),
         )
 
     def _render_auth(self, raw: Mapping[str, Any], base: list[Any]) -> AuthConfig:
         from task_runner.durations import parse_duration
 
         values = {k: self._render(v, [*base, "auth", k]) for k, v in raw.items()}
-        for key in _AUTH_SECRET_FIELDS:
+        for key in _AUTH_SECRET_FIELDS | secret_fields():
             REDACTOR.add(values.get(key))
+        scheme = self._auth_scheme(base, str(values.get("type", "none")))
         return AuthConfig(
             type=values.get("type", "none"),
             token=values.get("token"),
@@ -305,6 +318,21 @@ class Preparer:
             token_store=values.get("token_store"),
             scope=values.get("scope"),
             refresh_margin=parse_duration(values.get("refresh_margin", 60)),
+            key=values.get("key"),
+            key_in="query" if values.get("in", scheme.get("in")) == "query" else "header",
+            key_name=values.get("name") or scheme.get("name"),
+            username=None if values.get("username") is None else str(values["username"]),
+            password=None if values.get("password") is None else str(values["password"]),
+        )
+
+    def _auth_scheme(self, base: list[Any], kind: str) -> Mapping[str, Any]:
+        """The API profile's security scheme of ``kind`` (defaults for ``in``/``name``)."""
+        api = self.workflow.connections[base[1]].data.get("api")
+        profile = self._profile(api)
+        schemes = (profile.auth.get("schemes") if profile else None) or {}
+        return next(
+            (s for s in schemes.values() if isinstance(s, Mapping) and s.get("kind") == kind),
+            {},
         )
 
     def should_run(self, name: str) -> bool:
@@ -318,7 +346,15 @@ class Preparer:
         return bool(value)
 
     def prepare(self, name: str) -> PreparedTask:
-        """Render, coerce, validate and build ``name``'s request; raise every mistake at once."""
+        """Render, coerce, validate and build ``name``'s request; raise every mistake at once.
+
+        Everything one task renders (its connection included) shares one template budget
+        (:mod:`task_runner.workflow.render_budget`), so many small bombs add up to one.
+        """
+        with self.workflow.templates.budget():
+            return self._prepare(name)
+
+    def _prepare(self, name: str) -> PreparedTask:
         task = self.workflow.task(name)
         base: list[Any] = ["tasks", name]
         connection = self.connection(task.connection) if task.connection else None
@@ -333,8 +369,12 @@ class Preparer:
                 path=[*base, "params"],
                 locate=lambda p, key=False: locate(self.workflow.data, p, key=key) or task.location,
             )
+            profile = self._profile(connection.api or operation.api)
+            arrays = str((profile.query_encoding if profile else {}).get("arrays") or "brackets")
             try:
-                request = build_operation_request(operation, params, connection, task=name)
+                request = build_operation_request(
+                    operation, params, connection, task=name, arrays=arrays
+                )
             except InputError as exc:
                 self._locate_param_error(exc, task)
                 raise
@@ -345,7 +385,9 @@ class Preparer:
                 template["url"] = url_template(template["url"])
             rendered = self._render(template, [*base, "request"])
             params = rendered
-            request = build_raw_request(spec, rendered, connection, task=name)
+            profile = self._profile(connection.api) if connection else None
+            arrays = str((profile.query_encoding if profile else {}).get("arrays") or "brackets")
+            request = build_raw_request(spec, rendered, connection, task=name, arrays=arrays)
         output = (
             self._render(task.output_jsonl, [*base, "output", "jsonl"])
             if task.output_jsonl
@@ -353,18 +395,30 @@ class Preparer:
         )
         if connection is None:
             connection = _anonymous_connection(request.url)
+        profile = self._profile(connection.api or (operation.api if operation else None))
+        pagination, items_at = task_pagination(task, operation, profile)
+        expect = replace(task.expect, items_at=items_at) if items_at else task.expect
         return PreparedTask(
             name=name,
             request=request,
             connection=connection,
-            pagination=task.pagination,
-            retry=task.retry,
+            pagination=pagination,
+            retry=task_retry(task, profile),
             timeout=task.timeout,
-            expect=task.expect,
+            expect=expect,
             output_jsonl=output,
             operation_id=task.operation,
             params=params,
         )
+
+    def _profile(self, api: str | None) -> ApiProfile | None:
+        """The API profile of ``api`` (None for raw requests to no known API)."""
+        if not api:
+            return None
+        try:
+            return self.workflow.catalogue.profile(api)
+        except InputError:
+            return None  # an unreadable profile was reported when the workflow loaded
 
     def _locate_param_error(self, exc: InputError, task: TaskSpec) -> None:
         """Point an error about ``<task>.params.<name>`` at that parameter's value."""

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from task_runner.catalogue import OperationDefinition
 
 __all__ = [
+    "QUERY_STYLES",
     "build_operation_request",
     "build_raw_request",
     "encode_query",
+    "openapi_style",
     "static_origin",
     "url_component",
     "url_template",
@@ -75,26 +77,66 @@ def encode_scalar(value: Any) -> str:
     return str(value)
 
 
-def encode_query(name: str, value: Any, *, brackets: bool = True) -> Iterator[tuple[str, str]]:
-    """One parameter -> query pairs in the bracket form Procore reads.
+#: OpenAPI ``style`` (with ``explode``) -> how :func:`encode_query` writes a value.
+#: ``brackets`` is Procore's (and Rails') ``name[]=1&name[]=2``; ``repeat`` is OpenAPI's
+#: default (``style: form``, ``explode: true``): ``name=1&name=2``.
+QUERY_STYLES = ("brackets", "repeat", "comma", "space", "pipe", "deepObject")
+
+
+def openapi_style(style: str | None, explode: bool | None) -> str | None:
+    """Our encoding of an OpenAPI query parameter's ``style``/``explode`` (OpenAPI 3.1
+    section 4.8.12.4), or None when the definition says nothing."""
+    if style is None and explode is None:
+        return None
+    style = style or "form"
+    if style == "form":
+        return "repeat" if explode is not False else "comma"
+    return {"spaceDelimited": "space", "pipeDelimited": "pipe", "deepObject": "deepObject"}.get(
+        style, "brackets" if style == "brackets" else "repeat"
+    )
+
+
+_JOINERS = {"comma": ",", "space": " ", "pipe": "|"}
+
+
+def encode_query(
+    name: str, value: Any, *, brackets: bool = True, style: str | None = None
+) -> Iterator[tuple[str, str]]:
+    """One parameter -> query pairs, in ``style`` (see :data:`QUERY_STYLES`; default
+    ``brackets``, or ``repeat`` when ``brackets`` is false).
 
     >>> list(encode_query("filters[trade_ids][]", [31, 32]))
     [('filters[trade_ids][]', '31'), ('filters[trade_ids][]', '32')]
     >>> list(encode_query("filters", {"starred": True}))
     [('filters[starred]', 'true')]
+    >>> list(encode_query("tags", ["a", "b"], style="repeat"))
+    [('tags', 'a'), ('tags', 'b')]
+    >>> list(encode_query("tags", ["a", "b"], style="comma"))
+    [('tags', 'a,b')]
     """
+    style = style or ("brackets" if brackets else "repeat")
     if value is None:
         return
     if isinstance(value, (list, tuple)):
-        key = name if name.endswith("[]") or not brackets else f"{name}[]"
+        if style in _JOINERS:
+            yield name, _JOINERS[style].join(encode_scalar(v) for v in value)
+            return
+        key = name if name.endswith("[]") or style != "brackets" else f"{name}[]"
         for item in value:
             if isinstance(item, (Mapping, list, tuple)):
-                yield from encode_query(key, item)
+                yield from encode_query(key, item, style=style)
             else:
                 yield key, encode_scalar(item)
     elif isinstance(value, Mapping):
-        for sub, item in value.items():
-            yield from encode_query(f"{name}[{sub}]", item)
+        if style == "repeat":  # form, explode: each property is its own parameter
+            for sub, item in value.items():
+                yield from encode_query(str(sub), item, style=style)
+        elif style in _JOINERS:
+            flat = [encode_scalar(x) for pair in value.items() for x in pair]
+            yield name, _JOINERS[style].join(flat)
+        else:  # brackets, deepObject
+            for sub, item in value.items():
+                yield from encode_query(f"{name}[{sub}]", item, style=style)
     else:
         yield name, encode_scalar(value)
 
@@ -133,8 +175,17 @@ def build_operation_request(
     connection: ConnectionConfig,
     *,
     task: str | None = None,
+    arrays: str = "brackets",
 ) -> PreparedRequest:
-    """Place each (validated, coerced) param where its definition says it goes."""
+    """Place each (validated, coerced) param where its definition says it goes.
+
+    Query values are encoded in the parameter's own style (``style``/``explode`` or
+    ``x-style`` in its definition), else in ``arrays``, the API profile's
+    ``query_encoding.arrays`` (Procore: ``brackets``; OpenAPI's default: ``repeat``).
+    """
+    declared = {
+        str(p.get("name")): p for p in operation.raw.get("parameters") or () if isinstance(p, dict)
+    }
     scheme, host = check_base_url(connection.base_url, task=task)
     path_values: dict[str, str] = {}
     query: list[tuple[str, str]] = []
@@ -153,8 +204,7 @@ def build_operation_request(
         elif where == "body":
             body[wire] = value
         else:
-            brackets = (param.schema.get("type") == "array") if param else True
-            query.extend(encode_query(wire, value, brackets=brackets))
+            query.extend(encode_query(wire, value, style=_style(param, declared, arrays)))
     check_headers(headers, task=task, where="params")
     path = _PATH_PARAM.sub(lambda m: path_values.get(m.group(1), m.group(0)), operation.path)
     url = join_url(connection.base_url, path)
@@ -174,6 +224,21 @@ def build_operation_request(
     )
 
 
+def _style(param: Any, declared: Mapping[str, Mapping[str, Any]], arrays: str) -> str:
+    """How one query parameter is encoded (see :func:`build_operation_request`)."""
+    if param is None:
+        return arrays
+    if param.style:
+        return str(param.style)
+    entry = declared.get(param.name) or {}
+    own = openapi_style(entry.get("style"), entry.get("explode"))
+    if own:
+        return own
+    if arrays == "brackets" and param.schema.get("type") != "array":
+        return "deepObject"  # objects as name[key]; a name like filters[x][] stays as is
+    return arrays
+
+
 def static_origin(source: str) -> str | None:
     """The ``scheme://host`` a URL template fixes literally, or None when a template could change it."""
     literal = re.split(r"\{[{%#]", source, maxsplit=1)[0]
@@ -189,8 +254,10 @@ def build_raw_request(
     connection: ConnectionConfig | None,
     *,
     task: str | None = None,
+    arrays: str = "brackets",
 ) -> PreparedRequest:
-    """A raw ``request:`` task; the URL's host is fixed by the file, never by a value."""
+    """A raw ``request:`` task; the URL's host is fixed by the file, never by a value.
+    Query arrays are encoded in ``arrays`` (the connection's API profile, else brackets)."""
     url = str(rendered["url"])
     source = str(spec.get("url", url))
     headers = {"Accept": "application/json"}
@@ -230,7 +297,7 @@ def build_raw_request(
         )
     query: list[tuple[str, str]] = []
     for name, value in (rendered.get("query") or {}).items():
-        query.extend(encode_query(str(name), value))
+        query.extend(encode_query(str(name), value, style=arrays))
     headers.update({str(k): encode_scalar(v) for k, v in (rendered.get("headers") or {}).items()})
     check_headers(headers, task=task, where="request.headers")
     return PreparedRequest(

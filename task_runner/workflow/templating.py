@@ -8,6 +8,12 @@ renders to ``777``, not ``"777"``); any other template renders to a string. Name
 Mappings are read by key first (``tasks.list_images.output.items`` is the ``items`` key,
 not ``dict.items``); use the ``items``/``dictsort`` filters to iterate a mapping.
 
+Templates come from files that may have been written to hurt, and ``validate`` renders
+them too: each rendering has a budget of steps, characters and CPU time
+(:mod:`task_runner.workflow.sandbox`, limits in :mod:`task_runner.workflow.limits`), and
+``env``/``secrets`` are read one name at a time, never whole
+(:mod:`task_runner.workflow.sealed`). Messages quote a template's source cut short.
+
 Example::
 
     engine = TemplateEngine()
@@ -16,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -26,13 +33,16 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.exceptions import SecurityError, TemplateRuntimeError
 
 from task_runner.durations import parse_duration
 from task_runner.errors import SourceLocation, TemplateError
 from task_runner.formats import parse_date, parse_datetime
 from task_runner.redact import MASK, REDACTOR
+from task_runner.workflow.limits import TemplateLimits, excerpt, shorten
+from task_runner.workflow.render_budget import RenderBudget, TemplateLimitError, budget_scope
+from task_runner.workflow.sandbox import BoundedSandbox, check_result
+from task_runner.workflow.sealed import SealedError, seal
 
 __all__ = [
     "NAMESPACES",
@@ -230,8 +240,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
 # --- the environment -----------------------------------------------------------------
 
 
-class _Environment(SandboxedEnvironment):
-    """Sandboxed and strict; mappings are read by key before attribute."""
+class _Environment(BoundedSandbox):
+    """Sandboxed, bounded and strict; mappings are read by key before attribute."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping):
@@ -259,44 +269,80 @@ def _undefined_hint(obj: Any, name: str) -> str:
 
 
 class CompiledTemplate:
-    """One compiled template; ``native`` when the whole value is one expression."""
+    """One compiled template; ``native`` when the whole value is one expression.
 
-    __slots__ = ("_fn", "native", "source")
+    Calling it renders within the :class:`~task_runner.workflow.limits.TemplateLimits`
+    (in the budget of an enclosing :meth:`TemplateEngine.budget`, if any), with ``env``
+    and ``secrets`` sealed (see :mod:`task_runner.workflow.sandbox`).
+    """
 
-    def __init__(self, source: str, fn: Callable[[Mapping[str, Any]], Any], native: bool) -> None:
+    __slots__ = ("_fn", "limits", "native", "source")
+
+    def __init__(
+        self,
+        source: str,
+        fn: Callable[[Mapping[str, Any]], Any],
+        native: bool,
+        limits: TemplateLimits | None = None,
+    ) -> None:
         self.source = source
         self._fn = fn
         self.native = native
+        self.limits = limits or TemplateLimits()
 
     def __call__(self, context: Mapping[str, Any]) -> Any:
-        return self._fn(context)
+        with budget_scope(self.limits):
+            value = self._fn(seal(context))
+            check_result(value)
+        return value
 
 
 class TemplateEngine:
-    """Compiles each template source once (thread-safe cache) and renders it."""
+    """Compiles each template source once (thread-safe cache) and renders it, each
+    rendering bounded by ``limits`` (by default from the environment, see
+    :mod:`task_runner.workflow.limits`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: TemplateLimits | None = None) -> None:
+        self.limits = limits or TemplateLimits.from_environ()
         self.env = _Environment(undefined=StrictUndefined, autoescape=False)
         self.env.filters.update(FILTERS)
+        self.env.guard_filters()
         self.env.globals.update({"now": _now})
         self._cache: dict[str, CompiledTemplate] = {}
         self._lock = threading.Lock()
+
+    def budget(self) -> contextlib.AbstractContextManager[RenderBudget]:
+        """One budget for everything rendered inside, e.g. all the values of one task::
+
+        with engine.budget():
+            params = {k: engine.render_value(v, context) for k, v in raw.items()}
+        """
+        return budget_scope(self.limits)
 
     def compile(self, source: str) -> CompiledTemplate:
         """Compile (or fetch from the cache); raises jinja2's TemplateSyntaxError."""
         compiled = self._cache.get(source)
         if compiled is not None:
             return compiled
-        m = _SINGLE_EXPR.match(source)
-        if m and "{{" not in m.group("expr") and "}}" not in m.group("expr"):
-            expr = self.env.compile_expression(m.group("expr"), undefined_to_none=False)
-            compiled = CompiledTemplate(source, lambda ctx: expr(**ctx), native=True)
-        else:
-            template = self.env.from_string(source)
-            compiled = CompiledTemplate(source, template.render, native=False)
+        try:
+            compiled = self._compile(source)
+        except (RecursionError, MemoryError, SyntaxError) as exc:
+            # Thousands of nested brackets overflow jinja2's parser or Python's compiler.
+            problem = (
+                "the template nests too deeply" if not isinstance(exc, SyntaxError) else str(exc)
+            )
+            raise TemplateSyntaxError(problem, 1) from None
         with self._lock:
             self._cache[source] = compiled
         return compiled
+
+    def _compile(self, source: str) -> CompiledTemplate:
+        m = _SINGLE_EXPR.match(source)
+        if m and "{{" not in m.group("expr") and "}}" not in m.group("expr"):
+            expr = self.env.compile_expression(m.group("expr"), undefined_to_none=False)
+            return CompiledTemplate(source, lambda ctx: expr(**ctx), True, self.limits)
+        template = self.env.from_string(source)
+        return CompiledTemplate(source, template.render, False, self.limits)
 
     def render(
         self,
@@ -307,32 +353,50 @@ class TemplateEngine:
         path: str | None = None,
     ) -> Any:
         """Render one template, turning every Jinja failure into a located TemplateError."""
+        where = f"(in template {excerpt(source)})"
         try:
             value = self.compile(source)(context)
         except TemplateSyntaxError as exc:
             raise TemplateError(
-                f"template syntax error: {exc.message} in {source!r}", location=location, path=path
+                f"template syntax error: {exc.message} {where}", location=location, path=path
             ) from None
+        except TemplateLimitError as exc:
+            raise TemplateError(
+                f"{exc} {where}", location=location, path=path, hint=exc.limit.hint()
+            ) from None
+        except SealedError as exc:
+            raise TemplateError(f"{exc} {where}", location=location, path=path) from None
         except SecurityError as exc:
             raise TemplateError(
-                f"refused by the template sandbox: {exc} in {source!r}",
-                location=location,
-                path=path,
+                f"refused by the template sandbox: {exc} {where}", location=location, path=path
             ) from None
         except UndefinedError as exc:
             message = exc.message or (
                 "a variable is undefined; templates read inputs, env, secrets, tasks and run"
             )
+            raise TemplateError(f"{message} {where}", location=location, path=path) from None
+        except RecursionError:
             raise TemplateError(
-                f"{message} (in template {source!r})", location=location, path=path
+                f"the template calls itself too deeply {where}", location=location, path=path
             ) from None
-        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        except MemoryError:
             raise TemplateError(
-                f"template failed: {exc} (in template {source!r})", location=location, path=path
+                f"the template ran out of memory {where}", location=location, path=path
+            ) from None
+        except (
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            LookupError,
+            AttributeError,
+            TemplateRuntimeError,
+        ) as exc:
+            raise TemplateError(
+                f"template failed: {shorten(str(exc))} {where}", location=location, path=path
             ) from None
         if isinstance(value, Undefined):
             message = value._undefined_hint or value._undefined_message
-            raise TemplateError(f"{message} (in template {source!r})", location=location, path=path)
+            raise TemplateError(f"{message} {where}", location=location, path=path)
         return value
 
     def render_value(
@@ -343,18 +407,29 @@ class TemplateEngine:
         location: SourceLocation | None = None,
         path: str | None = None,
     ) -> Any:
-        """Render templates anywhere inside ``value`` (dicts, lists, strings)."""
+        """Render templates anywhere inside ``value`` (dicts, lists, strings), all of them
+        within one budget."""
+        with self.budget():
+            return self._render_value(value, context, location, path)
+
+    def _render_value(
+        self,
+        value: Any,
+        context: Mapping[str, Any],
+        location: SourceLocation | None,
+        path: str | None,
+    ) -> Any:
         if isinstance(value, str):
             if not is_template(value):
                 return value
             return self.render(value, context, location=location, path=path)
         if isinstance(value, Mapping):
             return {
-                k: self.render_value(v, context, location=_child_loc(value, k, location), path=path)
+                k: self._render_value(v, context, _child_loc(value, k, location), path)
                 for k, v in value.items()
             }
         if isinstance(value, list):
-            return [self.render_value(v, context, location=location, path=path) for v in value]
+            return [self._render_value(v, context, location, path) for v in value]
         return value
 
     def references(self, source: str) -> set[tuple[str, str | None]]:
@@ -418,4 +493,4 @@ class _References:
         return found
 
 
-_GLOBALS = frozenset({"now", "range", "dict", "lipsum", "cycler", "joiner", "namespace", "loop"})
+_GLOBALS = frozenset({"now", "range", "dict", "cycler", "joiner", "namespace", "loop"})

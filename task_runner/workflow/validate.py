@@ -51,18 +51,19 @@ def render_check(workflow: Workflow, inputs: Mapping[str, Any]) -> list[InputErr
         workflow, values, RunContext.now(workflow.name), secrets=PlaceholderSecrets()
     )
     errors: list[InputError] = []
-    for name, task in workflow.tasks.items():
-        if task.references or not task.operation:
-            continue
-        try:
-            preparer.prepare(name)
-        except InputErrors as exc:
-            errors.extend(exc.errors)
-        except InputError as exc:
-            exc.location = exc.location or task.location
-            errors.append(exc)
-        except TaskRunnerError:
-            continue
+    with workflow.templates.budget():  # one budget for the whole check: bombs add up
+        for name, task in workflow.tasks.items():
+            if task.references or not task.operation:
+                continue
+            try:
+                preparer.prepare(name)
+            except InputErrors as exc:
+                errors.extend(exc.errors)
+            except InputError as exc:
+                exc.location = exc.location or task.location
+                errors.append(exc)
+            except TaskRunnerError:
+                continue
     return errors
 
 

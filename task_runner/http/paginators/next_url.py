@@ -1,0 +1,62 @@
+"""The ``next_url`` paginator: each page's body holds the next page's URL.
+
+The URL is read at ``next_url`` (a JSON pointer: ``/next``, ``/links/next``,
+``/paging/next``) and resolved against the URL of the response that carried it (RFC 3986
+section 5); ``null``, ``""`` or no such field ends the listing. A URL fetched before stops
+the walk with a warning instead of looping. The client applies the credential rule to it
+(credentials only to the connection's origin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+from urllib.parse import urljoin
+
+from task_runner.http.paginators import GetPage, Hints, capped, fetch, register_paginator
+from task_runner.http.pointer import resolve
+from task_runner.http.response import Page
+from task_runner.http.tally import Tally
+from task_runner.model import Pagination
+
+__all__ = ["NextUrlPaginator"]
+
+
+@register_paginator
+class NextUrlPaginator:
+    name: ClassVar[str] = "next_url"
+    options: ClassVar[dict[str, Any]] = {
+        "next_url": {
+            "type": "string",
+            "description": "JSON pointer of the next page's URL in a body",
+        },
+    }
+
+    def walk(
+        self, get: GetPage, pagination: Pagination, tally: Tally, hints: Hints
+    ) -> Iterator[Page]:
+        page = fetch(get, 1, None, {})
+        page.items = tally.admit(1, page.items, page.headers)
+        yield page
+        seen = {page.url: 1}
+        number = 1
+        while True:
+            value = resolve(page.body, pagination.next_url)
+            if not isinstance(value, str) or not value.strip():
+                return
+            url = urljoin(page.url, value.strip())
+            if url in seen:
+                tally.warn(
+                    f"page {number}: the next URL points back at page {seen[url]}; stopped "
+                    "(the API's next links loop)",
+                    unresolved=True,
+                )
+                return
+            if pagination.max_pages is not None and number >= pagination.max_pages:
+                tally.capped = capped(pagination.max_pages)
+                return
+            number += 1
+            seen[url] = number
+            page = fetch(get, number, url)
+            page.items = tally.admit(number, page.items, page.headers)
+            yield page
