@@ -171,7 +171,8 @@ def test_server_wait_is_honoured_on_the_clock(emulator: Emulator, tmp_path: Path
 
 
 def test_rate_limit_reset_alone_sets_the_wait(emulator: Emulator, tmp_path: Path) -> None:
-    result, out, clock = run_with_fault(emulator, tmp_path, "429:reset=1@2")
+    # reset=2: the header is whole Unix seconds, so the wait is always more than 1 s
+    result, out, clock = run_with_fault(emulator, tmp_path, "429:reset=2@2")
     assert_every_item_once(emulator, result, out)
     assert any(wait > 0.05 for wait in clock.sleeps), clock.sleeps  # beyond the backoff
 
