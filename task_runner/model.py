@@ -161,6 +161,7 @@ class AuthConfig:
     token_store: str | None = None
     scope: str | None = None
     refresh_margin: float = 60.0
+    token_timeout: float = 60.0  # seconds a whole token request may take
     key: str | None = field(default=None, repr=False)  # api_key
     key_in: Literal["header", "query"] = "header"
     key_name: str | None = None
@@ -182,6 +183,7 @@ class ConnectionConfig:
     max_concurrency: int = 4
     allowed_hosts: frozenset[str] = frozenset()
     rate_limit_headers: RateLimitHeaders = field(default_factory=RateLimitHeaders)
+    max_body_bytes: int | None = None  # the default cap for its tasks' response bodies
 
 
 #: The default cap on one response body, counted after decompression. Pages of a list

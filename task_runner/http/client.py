@@ -117,7 +117,8 @@ class Client:
                 token_cache=token_cache or InMemoryTokenCache(),
                 locks=locks or ThreadLocks(),
                 token_store=token_store,
-                timeout=auth_timeout or Timeout(connect=10.0, read=30.0),
+                timeout=auth_timeout
+                or Timeout(connect=10.0, read=30.0, total=connection.auth.token_timeout),
             ),
         )
         self.throttle = Throttle(

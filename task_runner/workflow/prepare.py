@@ -34,6 +34,7 @@ from task_runner.errors import (
 from task_runner.formats import FORMAT_CHECKER
 from task_runner.http.auth_kinds import secret_fields
 from task_runner.model import (
+    DEFAULT_MAX_BODY_BYTES,
     AuthConfig,
     ConnectionConfig,
     Expect,
@@ -299,6 +300,7 @@ class Preparer:
             max_concurrency=int(data.get("max_concurrency", 4)),
             allowed_hosts=frozenset(str(h).lower() for h in data.get("allowed_hosts") or ()),
             rate_limit_headers=rate_limit_headers(self._profile(data.get("api"))),
+            max_body_bytes=int(data["max_body_bytes"]) if data.get("max_body_bytes") else None,
         )
 
     def _render_auth(self, raw: Mapping[str, Any], base: list[Any]) -> AuthConfig:
@@ -318,6 +320,7 @@ class Preparer:
             token_store=values.get("token_store"),
             scope=values.get("scope"),
             refresh_margin=parse_duration(values.get("refresh_margin", 60)),
+            token_timeout=parse_duration(values.get("token_timeout", 60)),
             key=values.get("key"),
             key_in="query" if values.get("in", scheme.get("in")) == "query" else "header",
             key_name=values.get("name") or scheme.get("name"),
@@ -398,6 +401,9 @@ class Preparer:
         profile = self._profile(connection.api or (operation.api if operation else None))
         pagination, items_at = task_pagination(task, operation, profile)
         expect = replace(task.expect, items_at=items_at) if items_at else task.expect
+        if connection.max_body_bytes and expect.max_body_bytes == DEFAULT_MAX_BODY_BYTES:
+            # the connection's cap, unless the task (or the workflow's defaults) chose one
+            expect = replace(expect, max_body_bytes=connection.max_body_bytes)
         return PreparedTask(
             name=name,
             request=request,

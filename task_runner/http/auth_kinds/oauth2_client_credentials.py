@@ -14,6 +14,10 @@ OAUTH_OPTIONS = {
     "client_secret": {"type": "string", "description": "a secret"},
     "scope": {"type": "string"},
     "refresh_margin": {"$ref": "#/$defs/duration"},
+    "token_timeout": {
+        "$ref": "#/$defs/duration",
+        "description": "how long a whole token request may take (default 60s)",
+    },
 }
 
 
