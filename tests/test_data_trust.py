@@ -563,3 +563,18 @@ def test_text_summary_says_what_was_vouched_for(
     with TestServer(Listing(30)) as server:
         main(["run", str(write_workflow(tmp_path / "ok.yaml", server.url))])
     assert "complete: 30 of Total 30 item(s) delivered\n" in capsys.readouterr().out
+
+
+def test_runs_show_says_what_the_run_vouched_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = Listing(200, link="none", before_page=_insert_front)
+    state = str(tmp_path / "state")
+    with TestServer(listing) as server:
+        wf = write_workflow(tmp_path / "wf.yaml", server.url, per_page=50)
+        main(["run", str(wf), "--state-dir", state, "--output", "json"])
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    main(["runs", "show", run_id, "--state-dir", state])
+    text = capsys.readouterr().out
+    assert "INCOMPLETE: 200 of Total 207 item(s) delivered, 7 duplicate(s) dropped" in text
+    assert "warning: the listing changed during the run" in text

@@ -81,6 +81,12 @@ def test_a_run_is_recorded_running_then_final_with_its_task_results(tmp_path: Pa
             "recording": None,
             "output": "out/x.jsonl",
             "error": None,
+            # what the run vouched for, from its stored result
+            "total_reported": None,
+            "duplicates_dropped": 0,
+            "already_delivered": 0,
+            "complete": None,
+            "warnings": [],
         }
     ]
     stored = history.get_run("r1")

@@ -428,8 +428,10 @@ class History:
                 "recording, output, error FROM task_results WHERE run_id = ? ORDER BY position",
                 (run_id,),
             ).fetchall()
+            stored = conn.execute("SELECT result FROM runs WHERE id = ?", (run_id,)).fetchone()
         record = _run_dict(row)
-        record["tasks"] = [dict(t) for t in tasks]
+        results = (json.loads(stored[0]) if stored and stored[0] else {}).get("tasks") or {}
+        record["tasks"] = [_with_tally(dict(t), results.get(t["task"]) or {}) for t in tasks]
         return record
 
     def list_runs(self, *, workflow: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
@@ -468,6 +470,22 @@ def _write(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+_TALLY_FIELDS = (
+    "total_reported",
+    "duplicates_dropped",
+    "already_delivered",
+    "complete",
+    "warnings",
+)
+
+
+def _with_tally(task: dict[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
+    """A task row with what its result vouched for (``complete``, ``warnings``...)."""
+    for key in _TALLY_FIELDS:
+        task[key] = result.get(key)
+    return task
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
