@@ -135,7 +135,9 @@ class StaticAuth:
     """Fixed headers (and query parameters) that no refresh can change (``none``,
     ``bearer``, ``api_key``, ``http_basic``)."""
 
-    def __init__(self, headers: Mapping[str, str], *, query: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, headers: Mapping[str, str], *, query: Mapping[str, str] | None = None
+    ) -> None:
         self._headers = dict(headers)
         self._query = dict(query or {})
 
