@@ -13,17 +13,27 @@ Formats:
 - ``iso8601-range``: ``START...END`` where both ends are dates, or both UTC date-times
   (``...Z``), or both date-times with an offset; START must not be after END
 - ``date-or-date-range``: a ``date`` or a date-only ``iso8601-range``
+
+Each format also has a ``pattern`` (:data:`FORMAT_PATTERNS`, registered with it by
+:func:`_format`) that accepts everything its check accepts: the editor schema adds it
+beside the ``format``, so that validators that ignore unknown formats (editors,
+check-jsonschema) still reject ``yesterday`` where a range belongs. A pattern cannot
+check calendars (``2023-02-29``) nor that a range ends after it starts; the check does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from jsonschema import FormatChecker
 
 __all__ = [
     "FORMAT_CHECKER",
+    "FORMAT_EXAMPLES",
+    "FORMAT_PATTERNS",
     "RANGE_SEPARATOR",
     "is_date",
     "is_datetime",
@@ -35,11 +45,35 @@ __all__ = [
 RANGE_SEPARATOR = "..."
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# An offset's minutes are 00-59: ``datetime.fromisoformat`` alone reads +05:99 as +06:39.
 _DATETIME_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?P<tz>Z|[+-]\d{2}:\d{2})$"
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?P<tz>Z|[+-]\d{2}:[0-5]\d)$"
 )
 
 FORMAT_CHECKER = FormatChecker(formats=())
+
+#: ``{format name: pattern}``: a regular expression, valid both as ECMA-262 (editors) and
+#: as Python ``re`` (ASCII classes, no look-behind), that accepts every value the format's
+#: check accepts and rejects what is plainly something else.
+FORMAT_PATTERNS: dict[str, str] = {}
+#: ``{format name: an example value}``, for messages ("not a date like 2024-05-01").
+FORMAT_EXAMPLES: dict[str, str] = {}
+
+_DATE_P = r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_DATETIME_P = (
+    _DATE_P + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+_SEP_P = re.escape(RANGE_SEPARATOR)
+
+_Check = TypeVar("_Check", bound=Callable[[object], bool])
+
+
+def _format(name: str, pattern: str, example: str) -> Callable[[_Check], _Check]:
+    """Register a format's check with :data:`FORMAT_CHECKER`, its pattern and an example."""
+    FORMAT_PATTERNS[name] = f"^(?:{pattern})$"
+    FORMAT_EXAMPLES[name] = example
+    return FORMAT_CHECKER.checks(name, raises=ValueError)
 
 
 def parse_date(text: str) -> dt.date:
@@ -115,22 +149,26 @@ def parse_range(text: str) -> tuple[dt.date | dt.datetime, dt.date | dt.datetime
     return start, end
 
 
-@FORMAT_CHECKER.checks("date", raises=ValueError)
+@_format("date", _DATE_P, "2024-05-01")
 def _check_date(value: object) -> bool:
     return not isinstance(value, str) or bool(parse_date(value))
 
 
-@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+@_format("date-time", _DATETIME_P, "2024-05-01T16:30:00Z")
 def _check_datetime(value: object) -> bool:
     return not isinstance(value, str) or bool(parse_datetime(value))
 
 
-@FORMAT_CHECKER.checks("iso8601-range", raises=ValueError)
+@_format(
+    "iso8601-range",
+    f"{_DATE_P}{_SEP_P}{_DATE_P}|{_DATETIME_P}{_SEP_P}{_DATETIME_P}",
+    "2024-05-01T00:00:00Z...2024-05-02T00:00:00Z",
+)
 def _check_range(value: object) -> bool:
     return not isinstance(value, str) or bool(parse_range(value))
 
 
-@FORMAT_CHECKER.checks("date-or-date-range", raises=ValueError)
+@_format("date-or-date-range", f"{_DATE_P}(?:{_SEP_P}{_DATE_P})?", "2024-05-01...2024-05-02")
 def _check_date_or_range(value: object) -> bool:
     if not isinstance(value, str):
         return True

@@ -118,8 +118,8 @@ class Redactor:
         ``source`` (a setting or variable name, never the value) goes into the warning
         logged once for a secret shorter than :data:`SAFE_SECRET_LENGTH`.
         """
-        if not isinstance(value, str) or not value:
-            return
+        if not isinstance(value, str) or not value or value == MASK:
+            return  # MASK: a stand-in for a secret not set (validate, --dry-run)
         if len(value) < MIN_SECRET_LENGTH:
             self._refuse(value, source)
             return

@@ -4,7 +4,10 @@ The file is edited with a round-trip YAML library, so the user's comments, key o
 and quoting survive. What is added:
 
 - the ``# yaml-language-server: $schema=...`` line (editor completion), when missing;
-- a connection for the operation's API, when the workflow has none;
+- a connection for the operation's API, when the workflow has none: its host from
+  ``env.<API>_BASE_URL`` (the profile's host as the default) and an ``auth`` block of the
+  kind the API takes (``api_key``, ``http_basic``, ``bearer``, OAuth; see
+  :data:`AUTH_BLOCKS`) whose credentials are ``{{ secrets.<API>_... }}`` placeholders;
 - one input per required parameter (``Procore-Company-Id`` -> ``company_id``), typed
   from the parameter's schema, unless an input of that name exists;
 - the task: every required parameter as a placeholder wired to its input, every
@@ -35,9 +38,13 @@ if TYPE_CHECKING:
     from task_runner.catalogue.profile import ApiProfile
 
 __all__ = [
+    "AUTH_BLOCKS",
+    "EMULATED_API",
     "AddTaskResult",
     "add_task",
+    "auth_kind",
     "connection_block",
+    "connection_secrets",
     "input_name",
     "schema_line_path",
     "task_name",
@@ -45,6 +52,8 @@ __all__ = [
 
 SCHEMA_MARK = "yaml-language-server:"
 DESCRIPTION_CHARS = 100
+#: The end of a description's first sentence ("e.g. `OPS`" does not end one).
+_SENTENCE_END = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=\.)\s")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-\[\].]*$")
 
 
@@ -60,6 +69,8 @@ class AddTaskResult:
     created_connection: bool = False
     new_inputs: dict[str, str] = field(default_factory=dict)  # name -> type
     placeholders: dict[str, str] = field(default_factory=dict)  # param -> input
+    secrets: list[str] = field(default_factory=list)  # what a created connection reads
+    emulated: bool = False  # --emulator serves the operation's API
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +82,8 @@ class AddTaskResult:
             "created_connection": self.created_connection,
             "new_inputs": self.new_inputs,
             "placeholders": self.placeholders,
+            "secrets": self.secrets,
+            "emulated": self.emulated,
         }
 
 
@@ -121,29 +134,82 @@ def _env_prefix(api: str) -> str:
     return re.sub(r"[^A-Z0-9]+", "_", api.upper()).strip("_")
 
 
+#: The API whose connections ``--emulator`` points at the built-in emulator
+#: (:mod:`task_runner.runner.emulated`); add-task suggests ``--emulator`` only for it.
+EMULATED_API = "procore"
+
+#: The ``auth`` block add-task writes for each auth kind: setting -> value, where
+#: ``secret:NAME`` is ``{{ secrets.<API>_NAME }}`` and ``token_url`` the token URL from env
+#: (with the profile's default). The first kind of the profile's ``auth.kinds`` found here
+#: is used; an API whose profile names none gets ``bearer``.
+AUTH_BLOCKS: dict[str, dict[str, str]] = {
+    "oauth2_client_credentials": {
+        "token_url": "token_url",
+        "client_id": "secret:CLIENT_ID",
+        "client_secret": "secret:CLIENT_SECRET",
+    },
+    "oauth2_refresh_token": {
+        "token_url": "token_url",
+        "client_id": "secret:CLIENT_ID",
+        "client_secret": "secret:CLIENT_SECRET",
+        "refresh_token": "secret:REFRESH_TOKEN",
+    },
+    "api_key": {"key": "secret:API_KEY"},
+    "http_basic": {"username": "secret:USERNAME", "password": "secret:PASSWORD"},
+    "bearer": {"token": "secret:TOKEN"},
+    "none": {},
+}
+
+
+def auth_kind(profile: ApiProfile | None) -> str:
+    """The auth kind add-task scaffolds: the first of the profile's ``auth.kinds`` that
+    :data:`AUTH_BLOCKS` knows (Procore lists ``oauth2_client_credentials`` first, a
+    generated profile its security schemes in document order), else ``bearer``."""
+    kinds = profile.auth_kinds if profile else ()
+    return next((k for k in kinds if k in AUTH_BLOCKS), "bearer")
+
+
+def connection_secrets(api: str, profile: ApiProfile | None) -> list[str]:
+    """The secrets the connection :func:`connection_block` writes reads, e.g.
+    ``["TICKETS_API_KEY"]``."""
+    prefix = _env_prefix(api)
+    block = AUTH_BLOCKS[auth_kind(profile)]
+    return [f"{prefix}_{v.split(':', 1)[1]}" for v in block.values() if v.startswith("secret:")]
+
+
 def connection_block(api: str, profile: ApiProfile | None) -> str:
     """YAML for a connection to ``api``: hosts from env (with the profile's defaults),
-    credentials from secrets; the same block the examples use for Procore."""
+    credentials from secrets named after the API, in the auth kind the API takes
+    (:func:`auth_kind`); for Procore, the same block the examples use."""
     prefix = _env_prefix(api)
     base_default = _profile_value(profile, "base_url")
-    token_default = _profile_value(profile, "token_url")
     base = f"env.{prefix}_BASE_URL" + (f" | default('{base_default}')" if base_default else "")
     lines = [f"api: {api}", f'base_url: "{{{{ {base} }}}}"']
-    kinds = profile.auth_kinds if profile else ()
-    if "oauth2_client_credentials" in kinds:
-        token = f"env.{prefix}_TOKEN_URL" + (
-            f" | default('{token_default}')" if token_default else ""
-        )
-        lines += [
-            "auth:",
-            "  type: oauth2_client_credentials",
-            f'  token_url: "{{{{ {token} }}}}"',
-            f'  client_id: "{{{{ secrets.{prefix}_CLIENT_ID }}}}"',
-            f'  client_secret: "{{{{ secrets.{prefix}_CLIENT_SECRET }}}}"',
-        ]
-    else:
-        lines += ["auth:", "  type: bearer", f'  token: "{{{{ secrets.{prefix}_TOKEN }}}}"']
+    kind = auth_kind(profile)
+    lines += ["auth:", f"  type: {kind}"]
+    for setting, value in AUTH_BLOCKS[kind].items():
+        if value == "token_url":
+            token_default = _profile_value(profile, "token_url")
+            token = f"env.{prefix}_TOKEN_URL" + (
+                f" | default('{token_default}')" if token_default else ""
+            )
+            lines.append(f'  {setting}: "{{{{ {token} }}}}"')
+        else:
+            secret = f"{prefix}_{value.split(':', 1)[1]}"
+            lines.append(f'  {setting}: "{{{{ secrets.{secret} }}}}"{_where(kind, profile)}')
     return "\n".join(lines)
+
+
+def _where(kind: str, profile: ApiProfile | None) -> str:
+    """For an API key, a comment saying where the profile's scheme sends it (the
+    runtime's default for ``in`` and ``name``)."""
+    if kind != "api_key" or profile is None:
+        return ""
+    scheme = next((s for s in profile.auth_schemes.values() if s.get("kind") == kind), None)
+    if not scheme or not scheme.get("name"):
+        return ""
+    where = "query parameter" if scheme.get("in") == "query" else "header"
+    return f"   # sent as {where} {scheme['name']} (the API profile's default)"
 
 
 def _profile_value(profile: ApiProfile | None, what: str) -> str | None:
@@ -177,7 +243,7 @@ def _input_spec(param: ParameterDef) -> dict[str, Any]:
 def _short(text: str, limit: int = DESCRIPTION_CHARS) -> str:
     text = " ".join(text.split())
     text = re.sub(r"^(optional|required)\.\s*", "", text, flags=re.IGNORECASE)
-    first = re.split(r"(?<=\.)\s", text, maxsplit=1)[0].rstrip(".")
+    first = _SENTENCE_END.split(text, maxsplit=1)[0].rstrip(".")
     if len(first) > limit:
         first = first[: limit - 3].rstrip() + "..."
     return first
@@ -223,7 +289,18 @@ def _task_yaml(
         lines.append("      # optional parameters: uncomment and fill in what you need")
         for param in optional:
             lines.append(f"      # {_key(param.name)}:   # {_describe(param)}")
+    if _lists(operation):
+        lines.append("    # paginate: all   # every page; without it a run reads only the first")
     return "\n".join(lines) + "\n"
+
+
+def _lists(operation: OperationDefinition) -> bool:
+    """A GET that answers a list (``x-items``, from an OpenAPI document) or takes a page
+    parameter: a task for it usually wants every page."""
+    names = {p.name for p in operation.parameters}
+    return operation.method == "GET" and (
+        isinstance(operation.raw.get("x-items"), str) or bool(names & {"page", "per_page"})
+    )
 
 
 def _load(path: Path) -> tuple[Any, bool]:
@@ -308,7 +385,14 @@ def add_task(
     if created:
         doc["name"] = _snake(path.stem).replace("_", "-")
     conn_name, create_conn = _choose_connection(doc, operation.api, connection)
-    result = AddTaskResult(path, task, operation.id, conn_name, created_file=created)
+    result = AddTaskResult(
+        path,
+        task,
+        operation.id,
+        conn_name,
+        created_file=created,
+        emulated=operation.api == EMULATED_API,
+    )
 
     inputs = _section(doc, "inputs", ("connections", "tasks"))
     for param in operation.parameters:
@@ -326,6 +410,7 @@ def add_task(
         block = _yaml().load(f"{conn_name}:\n" + _indent(connection_block(operation.api, profile)))
         connections[conn_name] = block[conn_name]
         result.created_connection = True
+        result.secrets = connection_secrets(operation.api, profile)
 
     tasks = _section(doc, "tasks", ())
     snippet = _yaml().load(_task_yaml(task, operation, conn_name, result.placeholders))

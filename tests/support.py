@@ -154,3 +154,20 @@ class RecordingServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+#: Runs the CLI, then writes the process's peak RSS (VmHWM, KiB) to $HOSTILE_PEAK_FILE.
+PEAK_RSS_DRIVER = """\
+import atexit, os, sys
+
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["HOSTILE_PEAK_FILE"], "w") as out:
+        out.write(peak)
+
+atexit.register(report)
+sys.argv[0] = "task-runner"
+from task_runner.cli import run_main
+run_main()
+"""

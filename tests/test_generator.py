@@ -51,7 +51,8 @@ def test_generate_writes_definition_and_schema_with_provenance(tmp_path: Path) -
     definition_file = tmp_path / "task_definitions/procore/procore.images.list.json"
     schema_file = tmp_path / "schemas/procore/procore.images.list.schema.json"
     index_file = tmp_path / "task_definitions/procore/index.jsonl"
-    assert written == sorted([definition_file, schema_file, index_file])
+    editor_file = tmp_path / "schemas/procore.editor.schema.json"
+    assert written == sorted([definition_file, schema_file, index_file, editor_file])
     definition = json.loads(definition_file.read_text())
     assert definition["x-source"] == {
         "file": "refs/images.txt",
@@ -87,6 +88,7 @@ def test_check_lists_edited_and_stale_files(repo: Path) -> None:
     page = repo / "task_definitions/procore/reference/procore-rest-v1.0-images-get.txt"
     page.write_text(page.read_text().replace("Elements per page", "Items per page"))
     assert check(repo) == [
+        "schemas/procore.editor.schema.json",  # it carries the parameter's description
         "schemas/procore/procore.images.list.schema.json",
         "task_definitions/procore/procore.images.list.json",
     ]
@@ -141,6 +143,7 @@ def test_several_sources_one_run(tmp_path: Path) -> None:
     names = sorted(p.name for p in written)
     assert names == [
         "index.jsonl",
+        "procore.editor.schema.json",
         "procore.images.list.json",
         "procore.images.list.schema.json",
         "procore.projects.locations.list.json",

@@ -27,6 +27,7 @@ from task_runner.cli import main
 from task_runner.errors import TemplateError
 from task_runner.workflow.limits import TemplateLimits
 from task_runner.workflow.templating import Namespace, SecretsNamespace, TemplateEngine
+from tests.support import PEAK_RSS_DRIVER
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "wait4"), reason="needs os.wait4 (POSIX)")
 
@@ -79,10 +80,15 @@ def run_cli(
     environ = {k: v for k, v in os.environ.items() if k not in LIMIT_VARIABLES}
     environ[CANARY.upper().replace("-", "_")] = CANARY
     environ.update(env or {})
+    # The child's own peak (VmHWM), written as it exits: wait4's ru_maxrss would carry the
+    # high-water mark of the pytest process it was forked from.
+    peak_file = cwd / "peak-rss.txt"
+    peak_file.unlink(missing_ok=True)
+    environ["HOSTILE_PEAK_FILE"] = str(peak_file)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "task_runner", *argv],
+            [sys.executable, "-c", PEAK_RSS_DRIVER, *argv],
             stdin=subprocess.PIPE,
             stdout=out,
             stderr=err,
@@ -106,7 +112,7 @@ def run_cli(
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        peak = usage.ru_maxrss // (1024 if sys.platform == "darwin" else 1)
+        peak = int(peak_file.read_text()) if peak_file.exists() else usage.ru_maxrss
         return Finished(
             proc.returncode,
             out.read().decode("utf-8", "replace"),

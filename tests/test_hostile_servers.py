@@ -44,6 +44,7 @@ from task_runner.model import (
     RetryPolicy,
     Timeout,
 )
+from tests.support import PEAK_RSS_DRIVER as DRIVER
 
 #: Peak resident memory allowed to ``task-runner run`` against any of these servers.
 RSS_BUDGET_MB = 200
@@ -209,23 +210,6 @@ class Outcome:
 
     def task_error(self) -> str:
         return str(json.loads(self.stdout)["tasks"]["t"]["error"])
-
-
-#: Runs the CLI, then writes the process's peak RSS (VmHWM, KiB) to $HOSTILE_PEAK_FILE.
-DRIVER = """\
-import atexit, os, sys
-
-def report():
-    with open("/proc/self/status") as status:
-        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
-    with open(os.environ["HOSTILE_PEAK_FILE"], "w") as out:
-        out.write(peak)
-
-atexit.register(report)
-sys.argv[0] = "task-runner"
-from task_runner.cli import run_main
-run_main()
-"""
 
 
 def cli(*args: str, cwd: Path, kill_after: float = 50.0) -> Outcome:

@@ -41,7 +41,11 @@ IMAGES_PAGE = (
 def load(text: str | None = None, file: str = "small.yaml") -> dict[str, dict[str, Any]]:
     text = SMALL.read_text(encoding="utf-8") if text is None else text
     # Procore's hand-written profile asks for name[]= arrays (query_encoding.arrays: brackets)
-    return {d["id"]: d for d in import_openapi(text, file, "procore", bracket_arrays=True)}
+    # and sorts descending by a "-" prefix (query_encoding.sort_descending_prefix)
+    return {
+        d["id"]: d
+        for d in import_openapi(text, file, "procore", bracket_arrays=True, sort_prefix="-")
+    }
 
 
 def test_operation_ids_follow_the_rule() -> None:
@@ -221,7 +225,8 @@ def test_generate_from_openapi_writes_every_operation(tmp_path: Path) -> None:
         tmp_path / "schemas",
         root=tmp_path.parent,
     )
-    assert len(written) == 15  # 7 definitions, 7 schemas, the index; the profile is kept
+    assert len(written) == 16  # 7 definitions, 7 schemas, the index, the editor schema; the
+    # profile is kept
     assert tmp_path / "task_definitions/procore/index.jsonl" in written
     definition = json.loads(
         (tmp_path / "task_definitions/procore/procore.images.list.json").read_text()

@@ -11,9 +11,13 @@ Output is deterministic (``indent=2``, a trailing newline, page order kept), so 
 
 Beside the definitions of an API, ``generate`` writes ``<api>/index.jsonl`` (what
 ``apis list``/``search`` read instead of every definition, see
-:mod:`~task_runner.catalogue.catalogue`) and, for an OpenAPI document of an API without
-a hand-written profile, ``<api>/profile.yaml`` marked as generated on its first line
-(:mod:`~task_runner.catalogue.openapi_profile`). An OpenAPI operation that cannot be
+:mod:`~task_runner.catalogue.catalogue`), the API's editor schema
+``schemas/<api>.editor.schema.json`` (every operation's params as an editor checks them,
+:mod:`~task_runner.catalogue.editor_schema`), ``schemas/workflow.schema.json`` when the
+schemas folder holds one (its ``operations`` part names the APIs of the definitions
+folder, :mod:`task_runner.schema_fragments`) and, for an OpenAPI document of an API
+without a hand-written profile, ``<api>/profile.yaml`` marked as generated on its first
+line (:mod:`~task_runner.catalogue.openapi_profile`). An OpenAPI operation that cannot be
 imported is skipped and reported in :attr:`Generation.skipped` (``strict`` raises
 instead); definitions an earlier run made from the same source that it no longer
 gives are removed.
@@ -124,11 +128,15 @@ class _Parsed:
     profile: dict[str, Any] | None = None
 
 
-def _parse(path: Path, text: str, api: str, fmt: str, bracket_arrays: bool) -> _Parsed:
+def _parse(
+    path: Path, text: str, api: str, fmt: str, bracket_arrays: bool, sort_prefix: str | None
+) -> _Parsed:
     if fmt == "openapi":
         from task_runner.catalogue.openapi import read_openapi
 
-        result = read_openapi(text, str(path), api, bracket_arrays=bracket_arrays)
+        result = read_openapi(
+            text, str(path), api, bracket_arrays=bracket_arrays, sort_prefix=sort_prefix
+        )
         return _Parsed(result.definitions, result.skipped, result.notes, result.profile)
     from task_runner.catalogue.reference_parser import parse_reference
 
@@ -146,6 +154,16 @@ def _bracket_arrays(profile_file: Path | None, api: str) -> bool:
     from task_runner.catalogue.profile import load_profile
 
     return load_profile(profile_file, api).query_encoding.get("arrays") == "brackets"
+
+
+def _sort_prefix(profile_file: Path | None, api: str) -> str | None:
+    """The hand-written profile's descending-sort prefix (Procore: ``-``), if it has one."""
+    if profile_file is None:
+        return None
+    from task_runner.catalogue.profile import load_profile
+
+    prefix = load_profile(profile_file, api).query_encoding.get("sort_descending_prefix")
+    return str(prefix) if prefix else None
 
 
 def _on_disk(out_dir: Path, api: str) -> dict[str, OperationDefinition]:
@@ -216,13 +234,14 @@ def prepare(
     if existing_profile is not None and not is_generated(existing_profile):
         hand_written = existing_profile
     bracket_arrays = _bracket_arrays(hand_written, api)
+    sort_prefix = _sort_prefix(hand_written, api)
     generation = Generation()
     fresh = generation.definitions
     seen: dict[str, str] = {}
     for source in sources:
         text, digest = read_source(source)
         fmt = _detect_format(text)
-        parsed = _parse(source, text, api, fmt, bracket_arrays)
+        parsed = _parse(source, text, api, fmt, bracket_arrays, sort_prefix)
         generation.skipped += parsed.skipped
         generation.notes += parsed.notes
         provenance = {"file": _relative(source, root), "sha256": digest, "format": fmt}
@@ -251,7 +270,42 @@ def prepare(
         generation.stale = [p for paths in stale.values() for p in paths]
         kept = {k: v for k, v in on_disk.items() if k not in stale}
         generation.files[out_dir / api / INDEX_NAME] = _index(api, fresh, kept)
+        _add_editor_files(generation.files, api, {**kept, **fresh}, out_dir, schemas_dir)
     return generation
+
+
+def _add_editor_files(
+    files: dict[Path, str],
+    api: str,
+    definitions: dict[str, OperationDefinition],
+    out_dir: Path,
+    schemas_dir: Path,
+) -> None:
+    """The API's editor schema, and the workflow schema beside it (when there is one)
+    routing to every API of ``out_dir`` and this one."""
+    from task_runner.catalogue.editor_schema import api_schema_text, editor_file
+    from task_runner.schema_fragments import catalogue_apis
+
+    files[editor_file(schemas_dir, api)] = api_schema_text(api, definitions.values())
+    workflow = _workflow_schema(schemas_dir, [*catalogue_apis(out_dir), api])
+    if workflow is not None:
+        files[workflow[0]] = workflow[1]
+
+
+def _workflow_schema(schemas_dir: Path, apis: Iterable[str]) -> tuple[Path, str] | None:
+    """``(path, text)`` of ``schemas_dir/workflow.schema.json`` regenerated, if it exists."""
+    from task_runner.schema_fragments import WORKFLOW_SCHEMA, schema_text
+
+    path = schemas_dir / WORKFLOW_SCHEMA
+    if not path.is_file():
+        return None
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LoadError(
+            f"cannot read the workflow schema: {exc}", location=SourceLocation(str(path))
+        ) from exc
+    return path, schema_text(schema, apis)
 
 
 def _add_definition(
@@ -306,6 +360,9 @@ def _write_all(files: dict[Path, str]) -> None:
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            # mkstemp's file is private (0600); a generated file is as readable as the
+            # one it replaces, or as a file the user saves (0644)
+            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(text)
             staged.append((tmp, path))
@@ -370,12 +427,11 @@ def check(repo_root: Path) -> list[str]:
     """Regenerate every committed definition from its ``x-source``; list files that differ.
 
     A file differs when its text is not what generation gives (definitions, schemas,
-    generated profiles, each API's index), when generation gives a file that is not
-    committed, or when a committed definition is no longer generated. Paths are
-    relative to ``repo_root``, sorted.
+    generated profiles, each API's index, each API's editor schema, the workflow
+    schema's generated parts), when generation gives a file that is not committed, or
+    when a committed definition is no longer generated. Paths are relative to
+    ``repo_root``, sorted.
     """
-    from task_runner.catalogue.index import INDEX_NAME
-
     definitions_dir = repo_root / "task_definitions"
     groups: dict[tuple[str, str, Path], list[Path]] = {}
     for path, data in _committed_definitions(definitions_dir):
@@ -388,7 +444,9 @@ def check(repo_root: Path) -> list[str]:
     differing: set[Path] = set()
     expected: dict[Path, str] = {}
     fresh: dict[str, dict[str, OperationDefinition]] = {}
+    schemas_dirs: dict[str, Path] = {}
     for (api, source, schemas_dir), committed in sorted(groups.items()):
+        schemas_dirs.setdefault(api, schemas_dir)
         generation = prepare(
             [repo_root / source],
             api,
@@ -401,11 +459,37 @@ def check(repo_root: Path) -> list[str]:
             expected.setdefault(path, text)
         fresh.setdefault(api, {}).update(generation.definitions)
         differing.update(p for p in committed if p not in generation.files)
-    for api, definitions in sorted(fresh.items()):
-        on_disk = _on_disk(definitions_dir, api)
-        kept = {k: d for k, d in on_disk.items() if k not in definitions and not d.source}
-        expected[definitions_dir / api / INDEX_NAME] = _index(api, definitions, kept)
+    expected.update(_expected_catalogue_files(repo_root, fresh, schemas_dirs))
     for path, text in expected.items():
         if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
             differing.add(path)
     return sorted(_relative(p, repo_root) for p in differing)
+
+
+def _expected_catalogue_files(
+    repo_root: Path,
+    fresh: dict[str, dict[str, OperationDefinition]],
+    schemas_dirs: dict[str, Path],
+) -> dict[Path, str]:
+    """Each regenerated API's index; every API's editor schema (hand-written definitions
+    included); the workflow schema routing to them all, when it is there."""
+    from task_runner.catalogue.editor_schema import api_schema_text, editor_file
+    from task_runner.catalogue.index import INDEX_NAME
+    from task_runner.schema_fragments import catalogue_apis
+
+    definitions_dir = repo_root / "task_definitions"
+    apis = catalogue_apis(definitions_dir) if definitions_dir.is_dir() else []
+    expected: dict[Path, str] = {}
+    for api in sorted({*apis, *fresh}):
+        definitions = fresh.get(api, {})
+        on_disk = _on_disk(definitions_dir, api)
+        kept = {k: d for k, d in on_disk.items() if k not in definitions and not d.source}
+        if api in fresh:
+            expected[definitions_dir / api / INDEX_NAME] = _index(api, definitions, kept)
+        schemas_dir = schemas_dirs.get(api, repo_root / "schemas")
+        both = {**kept, **definitions}
+        expected[editor_file(schemas_dir, api)] = api_schema_text(api, both.values())
+    workflow = _workflow_schema(repo_root / "schemas", sorted({*apis, *fresh}))
+    if workflow is not None:
+        expected[workflow[0]] = workflow[1]
+    return expected

@@ -134,8 +134,11 @@ class _Draft:
 
 
 class _Importer:
-    def __init__(self, doc: Document, api: str, bracket_arrays: bool) -> None:
+    def __init__(
+        self, doc: Document, api: str, bracket_arrays: bool, sort_prefix: str | None = None
+    ) -> None:
         self.doc, self.api, self.bracket_arrays = doc, api, bracket_arrays
+        self.sort_prefix = sort_prefix
         self.root = doc.mapping(doc.data, (), "an OpenAPI document")
         self.prefix = self._server_prefix()
         self.skipped: list[DefinitionError] = []
@@ -281,7 +284,7 @@ class _Importer:
             raise self.doc.error(f"parameter {name!r} has an unknown 'in': {location!r}", at)
         schema = self._parameter_schema(param, at)
         description = str(param.get("description") or "").strip()
-        self._apply_rules(name, location, schema, description)
+        self._apply_rules(name, location, schema, description, self.sort_prefix)
         converted: dict[str, Any] = {
             "name": name,
             "in": location,
@@ -303,7 +306,9 @@ class _Importer:
         return self.doc.mapping(schema, (*at, "schema"), "a parameter schema")
 
     @staticmethod
-    def _apply_rules(name: str, location: str, schema: dict[str, Any], description: str) -> None:
+    def _apply_rules(
+        name: str, location: str, schema: dict[str, Any], description: str, sort_prefix: str | None
+    ) -> None:
         if schema.get("type") == "array" and "items" not in schema:
             schema["items"] = dict(schema_rules.ANY_ID_ITEMS)
         if location == "query":
@@ -312,8 +317,10 @@ class _Importer:
             fmt = schema_rules.detect_range_format(description)
             if fmt:
                 schema["format"] = fmt
-        if name == "sort" and schema.get("type") == "string" and schema.get("enum"):
-            schema[schema_rules.DESCENDING_KEY] = "-"
+        # Only an API whose hand-written profile says so (Procore: `-created_at`) sorts
+        # descending by a prefix; others take exactly the values their document lists.
+        if sort_prefix and name == "sort" and schema.get("type") == "string" and schema.get("enum"):
+            schema[schema_rules.DESCENDING_KEY] = sort_prefix
 
     def request_body(self, op: dict[str, Any], pointer: Pointer) -> dict[str, Any] | None:
         if "requestBody" not in op:
@@ -363,7 +370,14 @@ def _skipped(exc: DefinitionError, what: str) -> DefinitionError:
     return skipped
 
 
-def read_openapi(text: str, file: str, api: str, *, bracket_arrays: bool = False) -> OpenApiImport:
+def read_openapi(
+    text: str,
+    file: str,
+    api: str,
+    *,
+    bracket_arrays: bool = False,
+    sort_prefix: str | None = None,
+) -> OpenApiImport:
     """Every operation of an OpenAPI document in document order, with what was skipped,
     notes, and the API profile the document implies.
 
@@ -373,11 +387,13 @@ def read_openapi(text: str, file: str, api: str, *, bracket_arrays: bool = False
         [d["id"] for d in result.definitions]      # ['pets.list_pets', ...]
         result.profile["environments"]             # {'production': {...}}
     """
-    return _Importer(Document(text, file), api, bracket_arrays).run()
+    return _Importer(Document(text, file), api, bracket_arrays, sort_prefix).run()
 
 
 def import_openapi(
-    text: str, file: str, api: str, *, bracket_arrays: bool = False
+    text: str, file: str, api: str, *, bracket_arrays: bool = False, sort_prefix: str | None = None
 ) -> list[dict[str, Any]]:
     """The definitions of :func:`read_openapi` (skipped operations left out)."""
-    return read_openapi(text, file, api, bracket_arrays=bracket_arrays).definitions
+    return read_openapi(
+        text, file, api, bracket_arrays=bracket_arrays, sort_prefix=sort_prefix
+    ).definitions

@@ -34,6 +34,7 @@ __all__ = [
     "array_style",
     "detect_range_format",
     "params_schema",
+    "regex_escape",
     "restore_bracket_name",
     "widen_date_format",
 ]
@@ -108,9 +109,13 @@ def array_style(location: str, name: str, schema: dict[str, Any]) -> str | None:
     return None
 
 
-def _regex_escape(text: str) -> str:
-    """Escape for both Python and ECMA-262 (editors): ``re.escape`` also escapes ``-``,
-    which an ECMA-262 pattern with the ``u`` flag rejects."""
+def regex_escape(text: str) -> str:
+    """Escape for both Python and ECMA-262 (editors): ``re.escape`` also escapes ``-``
+    and ``#``, which an ECMA-262 pattern with the ``u`` flag rejects.
+
+    >>> regex_escape("a-b.c{#")
+    'a-b\\\\.c\\\\{#'
+    """
     return re.sub(r"([.*+?^${}()|\[\]\\/])", r"\\\1", text)
 
 
@@ -118,8 +123,8 @@ def _sort_property(schema: dict[str, Any]) -> dict[str, Any]:
     """Each value, each with the descending prefix, and comma-separated lists of them."""
     prefix = schema.get(DESCENDING_KEY, "-")
     values = [str(v) for v in schema.get("enum", [])]
-    one = "(?:" + "|".join(_regex_escape(v) for v in values) + ")"
-    item = f"{_regex_escape(prefix)}?{one}"
+    one = "(?:" + "|".join(regex_escape(v) for v in values) + ")"
+    item = f"{regex_escape(prefix)}?{one}"
     prop = {k: v for k, v in schema.items() if k not in ("enum", DESCENDING_KEY)}
     prop["anyOf"] = [
         {"enum": values + [prefix + v for v in values]},

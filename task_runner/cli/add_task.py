@@ -63,6 +63,9 @@ def handle(args: argparse.Namespace) -> int:
     out(f"{verb} {result.path}: task {result.task} ({operation.method} {operation.path})")
     if result.created_connection:
         out(f"  connection {result.connection}: added (hosts from env, credentials from secrets)")
+        if result.secrets:
+            names = ", ".join(result.secrets)
+            out(f"  secrets it reads: {names} (environment variables, or a .env file here)")
     else:
         out(f"  connection {result.connection}: existing")
     for param, name in result.placeholders.items():
@@ -71,7 +74,8 @@ def handle(args: argparse.Namespace) -> int:
         out(f"  {param}: {{{{ inputs.{name} }}}}  <- {note}")
     example = " ".join(f"-i {name}=VALUE" for name in dict.fromkeys(result.placeholders.values()))
     out("next: fill in the inputs and try it:")
+    emulator = " --emulator" if result.emulated else ""
     out(
-        f"  task-runner test-request {result.path} --task {result.task} {example} --emulator".rstrip()
+        f"  task-runner test-request {result.path} --task {result.task} {example}{emulator}".rstrip()
     )
     return 0

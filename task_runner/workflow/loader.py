@@ -66,7 +66,10 @@ def workflow_schema_path() -> Path:
 @functools.lru_cache(maxsize=1)
 def workflow_validator() -> Draft202012Validator:
     """The workflow schema's validator, compiled once per process."""
-    schema = json.loads(workflow_schema_path().read_text(encoding="utf-8"))
+    from task_runner.catalogue.editor_schema import structural
+
+    # params are checked against their operation below, after rendering, not here
+    schema = structural(json.loads(workflow_schema_path().read_text(encoding="utf-8")))
     return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
 
 
@@ -608,11 +611,23 @@ def parse_timeout(raw: Any) -> Timeout:
 
 
 def parse_expect(raw: Mapping[str, Any] | None) -> Expect:
+    """``expect:`` as an :class:`Expect`; ``ValueError`` for a check that cannot run (a
+    regex or JMESPath query that does not parse), see :mod:`task_runner.runner.checks`."""
+    from task_runner.runner.checks import validate_expect
+
     if not raw:
         return Expect()
     status = raw.get("status")
-    return Expect(
+    items = raw.get("items") or {}
+    schema = raw.get("schema")
+    expect = Expect(
         status=frozenset(int(s) for s in status) if status else None,
         max_body_bytes=int(raw.get("max_body_bytes", Expect().max_body_bytes)),
         checks=tuple(raw.get("checks") or ()),
+        headers={str(k): dict(v) for k, v in (raw.get("headers") or {}).items()},
+        schema=json.loads(json.dumps(schema)) if isinstance(schema, Mapping) else schema,
+        items_min=int(items["min"]) if "min" in items else None,
+        items_max=int(items["max"]) if "max" in items else None,
     )
+    validate_expect(expect)
+    return expect
