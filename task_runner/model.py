@@ -195,7 +195,8 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Expect:
-    """Which responses count as success, and how big a body may be.
+    """Which responses count as success, how big a body may be, and what a response
+    must satisfy (status, headers, item schema, JSON-pointer predicates, item count).
 
     ``max_body_bytes``: the cap on the body as decoded (a gzip body counts at its
     expanded size); reading stops there with a clear error. There is no "unlimited".
@@ -210,6 +211,15 @@ class Expect:
     items: Literal["any", "list"] = "any"
     #: Where the items are in a body: a JSON pointer (RFC 6901); ``""`` is the body itself.
     items_at: str = ""
+    #: ``expect.headers``: a header name -> its predicates (``{matches: json}``), checked
+    #: on the first page's headers by :mod:`task_runner.runner.checks`, like the rest below.
+    headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``expect.schema``: a JSON Schema every item must match, or ``"stored"``: the
+    #: response schema ``test-request --save-schema`` saved for the task's operation.
+    schema: Mapping[str, Any] | str | None = None
+    #: ``expect.items: {min, max}``: bounds on how many items the task delivered.
+    items_min: int | None = None
+    items_max: int | None = None
 
     def accepts(self, status: int) -> bool:
         if self.status is None:

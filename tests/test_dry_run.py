@@ -124,7 +124,7 @@ def test_dry_run_text_shows_request_headers_and_curl(
     assert "Authorization: Bearer ***" in lines
     assert "X-Client-Tag: tag-***" in lines
     assert lines[-2] == "# the same request with curl (secrets shown as ***):"
-    assert lines[-1].startswith("curl --fail-with-body -sS -X GET ")
+    assert lines[-1].startswith("curl --fail-with-body -sS --compressed -X GET ")
     assert "-H 'Authorization: Bearer ***'" in lines[-1]
 
 

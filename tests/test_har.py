@@ -74,7 +74,8 @@ def test_har_is_valid_and_holds_every_attempt(recorded: tuple[Path, Path, str]) 
     har = json.loads(har_path.read_text())
     assert _errors(har) == []
     recording = json.loads(recording_path.read_text())
-    entries = har["log"]["entries"]
+    token, *entries = har["log"]["entries"]  # the token request first, then every try
+    assert token["request"]["method"] == "POST" and token["response"]["status"] == 200
     assert [e["response"]["status"] for e in entries] == [503, 200, 200]
     assert len(entries) == len(recording["attempts"])
     assert entries[0]["response"]["content"]["text"]  # the 503's own body

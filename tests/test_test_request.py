@@ -231,7 +231,9 @@ def test_without_a_recording_the_upstream_task_runs_first_and_is_recorded(
     code = main(["test-request", str(TRADES), "-t", "fetch_photos", "--emulator", *TRADE_INPUTS])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "running first (no recording with these inputs): find_trade_photos" in captured.err
+    assert (
+        "running first (no usable recording with these inputs): find_trade_photos" in captured.err
+    )
     upstream = _recordings(tmp_path / "recordings" / "procore-trade-photos" / "find_trade_photos")
     assert len(upstream) == 1
     # other inputs: the recording does not match, so the task runs again

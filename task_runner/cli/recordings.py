@@ -1,4 +1,9 @@
-"""``task-runner recordings list|show|har``: look again at what test-request recorded."""
+"""``task-runner recordings list|show|har|schema|diff``: look again at what test-request
+recorded -- its items' JSON Schema, and how two recordings of a task differ (drift).
+
+Also the options test-request takes to review a run against its recordings
+(:func:`add_review_options`, :func:`review`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,10 @@ from typing import TYPE_CHECKING
 from task_runner.cli.common import add_output_option, dump_json, out
 
 if TYPE_CHECKING:
+    from task_runner.recording.followup import FollowUp
+    from task_runner.recording.session import TaskOutcome
     from task_runner.recording.store import RecordingStore
+    from task_runner.workflow.model import Workflow
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,6 +49,37 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     har.add_argument("--out", metavar="FILE", default=None, help="write to FILE (default: stdout)")
     _root_option(har)
     har.set_defaults(func=handle_har)
+
+    schema = commands.add_parser(
+        "schema",
+        help="the JSON Schema of a recording's items (inferred with genson)",
+        description="Infer the JSON Schema of the items of RECORDING's pages (WORKFLOW/TASK: "
+        "its latest recording). test-request --save-schema keeps it as the task's response "
+        "schema, which `expect: {schema: stored}` checks.",
+    )
+    schema.add_argument("recording", metavar="RECORDING")
+    schema.add_argument(
+        "--all", action="store_true", help="merge the items of every recording of that task"
+    )
+    schema.add_argument(
+        "--out", metavar="FILE", default=None, help="write to FILE (default: stdout)"
+    )
+    _root_option(schema)
+    schema.set_defaults(func=handle_schema)
+
+    diff = commands.add_parser(
+        "diff",
+        help="how two recordings differ: fields, status, headers, item counts",
+        description="Compare recording A with B: fields added, removed or changed type "
+        "(from the schemas of their items), status and header changes, item counts. "
+        "Without B, A is compared with the recording of its task before it.",
+    )
+    diff.add_argument("before", metavar="A")
+    diff.add_argument("after", metavar="B", nargs="?", default=None)
+    diff.add_argument("--fail-on-drift", action="store_true", help="exit 1 when anything drifted")
+    _root_option(diff)
+    add_output_option(diff)
+    diff.set_defaults(func=handle_diff)
 
 
 def _root_option(parser: argparse.ArgumentParser) -> None:
@@ -148,3 +187,103 @@ def handle_har(args: argparse.Namespace) -> int:
     else:
         out(har_text(har).rstrip("\n"))
     return 0
+
+
+def handle_schema(args: argparse.Namespace) -> int:
+    from task_runner.errors import UsageError
+    from task_runner.recording.schema import infer_schema, recorded_items, save_response_schema
+
+    store = _store(args)
+    path = store.resolve(args.recording)
+    paths = store.paths(path.parent.parent.name, path.parent.name) if args.all else [path]
+    items = [item for p in paths for item in recorded_items(store.load(p))]
+    if not items:
+        raise UsageError(
+            f"no items in {path if len(paths) == 1 else path.parent}: nothing to infer from",
+            hint="record a successful test-request of the task first",
+        )
+    schema = infer_schema(items)
+    if args.out:
+        from pathlib import Path
+
+        out(f"wrote {save_response_schema(Path(args.out), schema)}")
+    else:
+        out(dump_json(schema))
+    return 0
+
+
+def handle_diff(args: argparse.Namespace) -> int:
+    from task_runner.errors import UsageError
+    from task_runner.recording.drift import diff_recordings, previous_recording
+
+    store = _store(args)
+    after_path = store.resolve(args.after if args.after is not None else args.before)
+    if args.after is not None:
+        before_path = store.resolve(args.before)
+    else:
+        found = previous_recording(
+            store.paths(after_path.parent.parent.name, after_path.parent.name), after_path
+        )
+        if found is None:
+            raise UsageError(
+                f"no recording before {after_path} to compare with", hint="give two recordings"
+            )
+        before_path = found
+    drift = diff_recordings(
+        store.load(before_path),
+        store.load(after_path),
+        before_path=str(before_path),
+        after_path=str(after_path),
+    )
+    if args.output == "json":
+        out(dump_json(drift.to_json()))
+    else:
+        for line in drift.lines():
+            out(line)
+    return 1 if args.fail_on_drift and drift.drifted else 0
+
+
+# --- test-request's review of a run ----------------------------------------------------
+
+
+def add_review_options(parser: argparse.ArgumentParser) -> None:
+    """test-request's options that review the run against its recordings and checks."""
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="report the drift from the previous recording of the task (fields, status, "
+        "headers, item counts)",
+    )
+    parser.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help="exit 1 when anything drifted since the previous recording (implies --compare)",
+    )
+    parser.add_argument(
+        "--save-schema",
+        action="store_true",
+        help="keep the items' inferred JSON Schema as the task's response schema "
+        "(task_definitions/<api>/responses/<operation>.schema.json), for `expect: {schema: stored}`",
+    )
+    parser.add_argument(
+        "--junit",
+        metavar="FILE",
+        default=None,
+        help="write the task's checks as a JUnit XML report to FILE (for CI)",
+    )
+
+
+def review(
+    args: argparse.Namespace, workflow: Workflow, store: RecordingStore, outcome: TaskOutcome
+) -> FollowUp:
+    from task_runner.recording.followup import follow_up
+
+    return follow_up(
+        workflow,
+        outcome,
+        store,
+        compare=args.compare,
+        fail_on_drift=args.fail_on_drift,
+        save_schema=args.save_schema,
+        junit=args.junit,
+    )

@@ -21,6 +21,7 @@ from task_runner.cli.common import (
     out,
     parse_inputs,
 )
+from task_runner.cli.recordings import add_review_options, review
 from task_runner.cli.run import add_emulator_option
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="send a write (POST, PUT, PATCH, DELETE) without asking first",
     )
+    add_review_options(parser)  # --compare, --fail-on-drift, --save-schema, --junit
     parser.set_defaults(func=handle)
 
 
@@ -94,47 +96,44 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def dry_run(args: argparse.Namespace) -> int:
+    """Print the first request exactly as ``send`` would put it on the wire, and a curl
+    line that sends the same bytes; upstream outputs from the same recordings."""
     from task_runner.catalogue import Catalogue
-    from task_runner.workflow import Preparer, RunContext, load_workflow, resolve_inputs
+    from task_runner.recording.session import preview_request
+    from task_runner.recording.store import DEFAULT_ROOT, RecordingStore
+    from task_runner.runner.emulated import maybe_emulator
+    from task_runner.workflow import load_workflow, resolve_inputs
     from task_runner.workflow.display import curl_command, request_as_dict, request_lines
-    from task_runner.workflow.templating import PlaceholderSecrets
 
     workflow = load_workflow(args.workflow, catalogue=Catalogue.load(definitions_dirs(args)))
-    task = workflow.task(args.task)
-    inputs = resolve_inputs(workflow, parse_inputs(args.inputs))
-    preparer = Preparer(
-        workflow,
-        inputs,
-        RunContext.now(
-            workflow.name, lookback=workflow.window.initial_lookback, lag=workflow.window.lag
-        ),
-        secrets=PlaceholderSecrets(),
-    )
-    if task.references:
-        from task_runner.errors import TemplateError
-
-        upstream = sorted(task.references)[0]
-        raise TemplateError(
-            f"task {args.task!r} reads tasks.{upstream}.output; a dry run sends nothing, so "
-            f"run `task-runner test-request {args.workflow} --task {upstream}` first to record it",
-            location=task.location,
-            task=args.task,
+    workflow.task(args.task)
+    inputs = parse_inputs(args.inputs)
+    resolve_inputs(workflow, inputs)  # input mistakes first (exit 2)
+    store = RecordingStore(args.record_dir or DEFAULT_ROOT)
+    with maybe_emulator(args.emulator, workflow) as overrides:
+        sent = preview_request(
+            workflow,
+            args.task,
+            inputs,
+            store=store,
+            connection_overrides=overrides,
+            emulated=args.emulator,
+            notify=err,
         )
-    prepared = preparer.prepare(args.task)
     if args.output == "json":
         payload = {
             "task": args.task,
             "dry_run": True,
-            "request": request_as_dict(prepared.request, prepared.connection),
-            "curl": curl_command(prepared.request, prepared.connection),
+            "request": request_as_dict(sent),
+            "curl": curl_command(sent),
         }
         out(dump_json(payload))
         return 0
-    for line in request_lines(prepared.request, prepared.connection):
+    for line in request_lines(sent):
         out(line)
     out("")
     out("# the same request with curl (secrets shown as ***):")
-    out(curl_command(prepared.request, prepared.connection))
+    out(curl_command(sent))
     return 0
 
 
@@ -168,20 +167,26 @@ def send(args: argparse.Namespace) -> int:
             record=not args.no_record,
             max_pages=args.pages,
             connection_overrides=overrides,
+            emulated=args.emulator,
             notify=err,
         )
     har_path = None
     if args.har and outcome.recording is not None:
         har_path = write_har(to_har(outcome.recording), args.har)
+    done = review(args, workflow, store, outcome)  # drift, saved schema, JUnit report
     if args.output == "json":
-        out(dump_json(json_payload(outcome, har_path)))
+        out(dump_json({**json_payload(outcome, har_path), **done.json}))
     else:
-        print_outcome(outcome, full=args.full, color=_stdout_is_tty())
+        print_outcome(outcome, full=args.full, color=_stdout_is_tty(), workflow=workflow)
         if har_path is not None:
             out(f"har: {har_path}")
+        for line in done.lines:
+            out(line)
+    for note in done.notes:
+        err(note)
     if outcome.result.status != "succeeded" and outcome.result.error:
         err(f"error: {outcome.result.error}")
-    return outcome.exit_code
+    return max(outcome.exit_code, done.exit_code)
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # RFC 9110 section 9.2.1
@@ -241,6 +246,7 @@ def json_payload(outcome: TaskOutcome, har_path: Path | None) -> dict[str, objec
         "attempts": recording.get("attempts", []),
         "upstream": outcome.upstream,
         "recording": str(outcome.recording_path) if outcome.recording_path else None,
+        "output": outcome.output,
         "har": str(har_path) if har_path else None,
         "error": result.error,
     }
@@ -256,12 +262,17 @@ def _stdout_is_tty() -> bool:
         return False
 
 
-def print_outcome(outcome: TaskOutcome, *, full: bool, color: bool) -> None:
+def print_outcome(
+    outcome: TaskOutcome, *, full: bool, color: bool, workflow: Workflow | None = None
+) -> None:
+    from task_runner.recording.estimate import full_run_line
+
     recording = outcome.recording
     if recording is None:  # the task never started: its error says why
         return
-    request = recording["request"]
-    out(f"{request['method']} {request['url']}")
+    request = recording.get("request")
+    if request:  # the request line exactly as sent (page 1's first try)
+        out(f"{request['method']} {request['url']}")
     responses = recording.get("responses", [])
     attempts = len(recording.get("attempts", []))
     for response in responses:
@@ -285,8 +296,23 @@ def print_outcome(outcome: TaskOutcome, *, full: bool, color: bool) -> None:
             out(f"... {len(responses) - 1} more page(s) in the recording (--full prints them)")
     if attempts > len(responses):
         out(f"({attempts} attempts on the wire; see the recording)")
+    if estimate := full_run_line(recording, workflow):  # Total, pages, calls, time
+        out(estimate)
     if outcome.recording_path is not None:
         out(f"recorded: {outcome.recording_path}")
+    if outcome.task_output is not None:
+        out(_output_line(outcome))
+
+
+def _output_line(outcome: TaskOutcome) -> str:
+    """Where a test run put the task's items: beside its recording, never at the task's
+    own output.jsonl (that is where scheduled runs publish)."""
+    where = f"the task's {outcome.task_output} is left to scheduled runs"
+    if outcome.output is not None:
+        return f"output: {outcome.output} ({outcome.result.item_count} item(s); {where})"
+    if outcome.recording_path is None and outcome.result.status == "succeeded":
+        return f"output: not written (nothing is recorded); {where}"
+    return f"output: not written (the run failed); {where}"
 
 
 def _status_line(response: dict[str, object], pages: int) -> str:

@@ -29,8 +29,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 from task_runner.errors import HTTPStatusError, task_context
-from task_runner.http.auth import AuthContext, make_auth
+from task_runner.http.auth import AuthContext, StaticAuth, make_auth
 from task_runner.http.clock import Clock, SystemClock
+from task_runner.http.exchange import Exchange, SentRequest, WireLog
 from task_runner.http.faults import HostNotAllowedError
 from task_runner.http.paginate import paginate
 from task_runner.http.progress import ProgressCallback, ProgressEvent
@@ -61,7 +62,7 @@ from task_runner.model import (
     RetryPolicy,
     Timeout,
 )
-from task_runner.redact import REDACTOR
+from task_runner.redact import MASK, REDACTOR
 
 __all__ = ["Client"]
 
@@ -101,18 +102,28 @@ class Client:
         budget_store: BudgetStore | None = None,
         rng: Random | None = None,
         auth_timeout: Timeout | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
     ) -> None:
+        """``on_attempt`` hears of every attempt as it finishes (from the thread that made
+        it), with its page, task and wire exchanges: what recordings are built from.
+
+        Attempts carry their exchanges (request as sent, response body as received) only
+        for such a listener: a plain run keeps no body beyond its page, so a long export
+        stays flat in memory.
+        """
         self.connection = connection
+        self.on_attempt = on_attempt
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
         self.transport = transport or RequestsTransport(
             verify=connection.verify, pool_size=max(1, connection.max_concurrency)
         )
+        self.wire = WireLog(self.transport, self.clock.time, enabled=on_attempt is not None)
         self.auth = make_auth(
             connection.auth,
             AuthContext(
                 connection=connection.name,
-                transport=self.transport,
+                transport=self.wire.transport_for("token"),
                 clock=self.clock,
                 token_cache=token_cache or InMemoryTokenCache(),
                 locks=locks or ThreadLocks(),
@@ -187,12 +198,7 @@ class Client:
         else:
 
             def get(number: int, url: str | None, query: Mapping[str, str] | None = None) -> Page:
-                if url:
-                    paged = request
-                elif query is None:
-                    paged = request.with_query(**{pagination.page_param: str(number)})
-                else:
-                    paged = request.with_query(**query)
+                paged = _paged(request, pagination, number, url, query)
                 return self._page(paged, number, url, retry, timeout, expect, on_wait)
 
             pages = paginate(
@@ -231,11 +237,21 @@ class Client:
             params = None if url else request.query
             wants_json = self._wants_json(request)
             attempts: list[Attempt] = []
+            wire: list[Exchange] = []  # this page's current attempt, on this thread only
 
             def attempt() -> _Answer:
-                raw = self._authed(
-                    request, target, params, timeout, expect, retry.max_wait, on_wait, credentials
-                )
+                wire.clear()
+                with self.wire.collecting(wire):
+                    raw = self._authed(
+                        request,
+                        target,
+                        params,
+                        timeout,
+                        expect,
+                        retry.max_wait,
+                        on_wait,
+                        credentials,
+                    )
                 body = decode_body(raw, strict=expect.accepts(raw.status))
                 if expect.accepts(raw.status):
                     check_body(raw, body, expect, wants_json=wants_json)
@@ -250,6 +266,9 @@ class Client:
                 rng=self.rng,
                 page=number,
                 on_wait=on_wait,
+                task=request.task,
+                wire=lambda: tuple(wire),
+                on_attempt=self.on_attempt,
             )
             raw = answer.raw
             if not expect.accepts(raw.status):
@@ -282,14 +301,11 @@ class Client:
         ``credentials=False`` (a URL on another origin than the connection's, see
         :meth:`_target`): no auth headers and none of the connection's own headers.
         """
+        headers = self._headers(request, credentials)
         if not credentials:
-            headers = without_credentials({"Accept": "application/json", **request.headers})
             return self._wire(request, url, params, headers, timeout, expect, max_wait, on_wait)
-        headers = {"Accept": "application/json", **self.connection.headers, **request.headers}
         sent = {**headers, **self.auth.headers()}
-        auth_query = getattr(self.auth, "query", None)
-        if auth_query is not None and (extra := auth_query()):
-            params = [*(params or ()), *extra]
+        params = self._auth_params(params)
         raw = self._wire(request, url, params, sent, timeout, expect, max_wait, on_wait)
         if raw.status == 401 and self.auth.on_unauthorized(sent):
             log.info("connection %s: 401, sending once more with a new token", self.connection.name)
@@ -310,7 +326,8 @@ class Client:
     ) -> RawResponse:
         """The throttle around one transport call."""
         self.throttle.wait_turn(max_wait=max_wait, on_wait=on_wait)
-        raw = self.transport.send(
+        raw = self.wire.send(
+            "request",
             request.method,
             url,
             params=params,
@@ -323,6 +340,45 @@ class Client:
         self.throttle.observe(raw.status, raw.headers)
         log.debug("%s %s -> %d (%.3fs)", request.method, safe_url(url), raw.status, raw.elapsed)
         return raw
+
+    def _headers(self, request: PreparedRequest, credentials: bool) -> dict[str, str]:
+        """The request's headers before auth: the connection's own only with credentials."""
+        if not credentials:
+            return without_credentials({"Accept": "application/json", **request.headers})
+        return {"Accept": "application/json", **self.connection.headers, **request.headers}
+
+    def _auth_params(self, params: Any) -> Any:
+        """``params`` plus the query parameters the auth adds (an API key in the query)."""
+        auth_query = getattr(self.auth, "query", None)
+        if auth_query is not None and (extra := auth_query()):
+            return [*(params or ()), *extra]
+        return params
+
+    # --- what goes on the wire ------------------------------------------------------
+
+    def preview(
+        self, request: PreparedRequest, pagination: Pagination | None = None
+    ) -> SentRequest:
+        """The first request :meth:`fetch` sends, exactly as it goes on the wire (its
+        first page's query, every header the layers below add), without sending anything.
+
+        Auth that needs a round trip (OAuth) is not asked for a token: its header shows
+        as ``Authorization: Bearer ***``; static credentials show as they are (redact
+        before printing).
+        """
+        paged, url = _first_page(request, pagination)
+        with _task_scope(paged):
+            target, credentials = self._target(url or paged.url)
+            params = None if url else paged.query
+            headers = self._headers(paged, credentials)
+            if credentials:
+                if isinstance(self.auth, StaticAuth):
+                    headers = {**headers, **self.auth.headers()}
+                    params = self._auth_params(params)
+                else:
+                    headers = {**headers, "Authorization": f"Bearer {MASK}"}
+            options = {"params": params, "headers": headers, "json": paged.body}
+            return self.wire.describe(paged.method, target, options)
 
     def _wants_json(self, request: PreparedRequest) -> bool:
         """Whether the request asks for JSON (``Accept``, application/json by default)."""
@@ -359,6 +415,44 @@ class Client:
             f"{self.connection.name}'s host or in its allowed_hosts; not followed (list the "
             "host in allowed_hosts to fetch it, without credentials)"
         )
+
+
+def _paged(
+    request: PreparedRequest,
+    pagination: Pagination,
+    number: int,
+    url: str | None,
+    query: Mapping[str, str] | None,
+) -> PreparedRequest:
+    """Page ``number``'s request, as the paginator asks for it (see ``GetPage``)."""
+    if url:
+        return request
+    if query is None:
+        return request.with_query(**{pagination.page_param: str(number)})
+    return request.with_query(**query)
+
+
+class _FirstPage(Exception):
+    """Stops a paginator at its first request (see :func:`_first_page`)."""
+
+
+def _first_page(
+    request: PreparedRequest, pagination: Pagination | None
+) -> tuple[PreparedRequest, str | None]:
+    """``(request, next URL or None)`` of the paginator's first page, nothing sent: the
+    paginator is asked, so the query is the one its first request carries."""
+    if pagination is None or not pagination.enabled:
+        return request, None
+    asked: list[tuple[PreparedRequest, str | None]] = []
+
+    def get(number: int, url: str | None, query: Mapping[str, str] | None = None) -> Page:
+        asked.append((_paged(request, pagination, number, url, query), url))
+        raise _FirstPage
+
+    tally = Tally(key=pagination.key, total_header=pagination.total_header)
+    with contextlib.suppress(_FirstPage, StopIteration):
+        next(iter(paginate(get, pagination, tally=tally, query=dict(request.query))))
+    return asked[0] if asked else (request, None)
 
 
 def _task_scope(request: PreparedRequest) -> contextlib.AbstractContextManager[None]:

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from task_runner.errors import RetryWaitTooLongError
 from task_runner.http.clock import Clock
 from task_runner.http.faults import ConnectionFault, is_retryable, retry_limit
 from task_runner.model import IDEMPOTENT_METHODS, RateLimitHeaders, RetryPolicy
 from task_runner.redact import REDACTOR
+
+if TYPE_CHECKING:
+    from task_runner.http.exchange import Exchange
 
 __all__ = [
     "Attempt",
@@ -58,7 +61,12 @@ class _HasStatus(Protocol):
 
 @dataclass(frozen=True)
 class Attempt:
-    """One try of one request: what came back and how long we waited before the next."""
+    """One try of one request: what came back and how long we waited before the next.
+
+    Set where the attempt happens, never matched up later: the ``page`` it fetched, the
+    ``task`` it belongs to, and its ``exchanges``, what went over the wire in order
+    (a token request when one was needed, the request, and its resend after a 401).
+    """
 
     page: int | None
     number: int
@@ -67,6 +75,8 @@ class Attempt:
     wait_before_next: float
     elapsed: float
     started_at: float
+    task: str | None = None
+    exchanges: tuple[Exchange, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,14 +157,19 @@ def call_with_retry(
     rng: Random | None = None,
     page: int | None = None,
     on_wait: Callable[[float], None] | None = None,
+    task: str | None = None,
+    wire: Callable[[], Sequence[Exchange]] | None = None,
+    on_attempt: Callable[[Attempt], None] | None = None,
 ) -> Any:
     """Call ``send`` until it returns a final response or retries are spent.
 
     ``send`` returns a response (``.status``, ``.headers``) or raises. The last response
     is returned whatever its status (the caller checks expectations); the last error is
-    re-raised. Each attempt is appended to ``attempts`` as it finishes.
+    re-raised. Each attempt is appended to ``attempts`` as it finishes, with what
+    ``wire()`` says the try sent and got, and passed to ``on_attempt``.
     """
     rng = rng or random.Random()
+    log_attempt = _Log(attempts, page, task, wire, on_attempt)
     may_retry = method.upper() in IDEMPOTENT_METHODS or policy.retry_non_idempotent
     retried_kinds: dict[type, int] = {}
     number = 0
@@ -167,7 +182,7 @@ def call_with_retry(
             response = send()
         except Exception as exc:
             if not is_retryable(exc):
-                _record(attempts, page, number, None, exc, 0.0, clock.monotonic() - t0, started_at)
+                log_attempt(number, None, exc, 0.0, clock.monotonic() - t0, started_at)
                 raise
             error = exc
         elapsed = clock.monotonic() - t0
@@ -179,9 +194,9 @@ def call_with_retry(
         try:
             wait = _wait(policy, response, number, rng, clock) if retry else 0.0
         except RetryWaitTooLongError:
-            _record(attempts, page, number, response, error, 0.0, elapsed, started_at)
+            log_attempt(number, response, error, 0.0, elapsed, started_at)
             raise
-        _record(attempts, page, number, response, error, wait, elapsed, started_at)
+        log_attempt(number, response, error, wait, elapsed, started_at)
         if not retry:
             if error is not None:
                 raise error
@@ -237,24 +252,36 @@ def _wait(
     return requested
 
 
-def _record(
-    attempts: list[Attempt],
-    page: int | None,
-    number: int,
-    response: _HasStatus | None,
-    error: BaseException | None,
-    wait: float,
-    elapsed: float,
-    started_at: float,
-) -> None:
-    attempts.append(
-        Attempt(
-            page=page,
+@dataclass(frozen=True)
+class _Log:
+    """Where a request's attempts go as they finish."""
+
+    attempts: list[Attempt]
+    page: int | None
+    task: str | None
+    wire: Callable[[], Sequence[Exchange]] | None
+    on_attempt: Callable[[Attempt], None] | None
+
+    def __call__(
+        self,
+        number: int,
+        response: _HasStatus | None,
+        error: BaseException | None,
+        wait: float,
+        elapsed: float,
+        started_at: float,
+    ) -> None:
+        attempt = Attempt(
+            page=self.page,
             number=number,
             status=response.status if response is not None else None,
             error=REDACTOR.redact(str(error)) if error is not None else None,
             wait_before_next=wait,
             elapsed=elapsed,
             started_at=started_at,
+            task=self.task,
+            exchanges=tuple(self.wire()) if self.wire is not None else (),
         )
-    )
+        self.attempts.append(attempt)
+        if self.on_attempt is not None:
+            self.on_attempt(attempt)

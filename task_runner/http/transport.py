@@ -38,6 +38,7 @@ from requests.utils import get_environ_proxies
 import task_runner
 from task_runner.errors import TransportError
 from task_runner.http.deadline import Deadline, DeadlineAdapter, Watchdog
+from task_runner.http.exchange import SentRequest
 from task_runner.http.faults import (
     BodyTooDeepError,
     BodyTooLargeError,
@@ -109,6 +110,9 @@ class RawResponse:
     elapsed: float = 0.0
     history: list[int] = field(default_factory=list)
     max_json_depth: int = MAX_JSON_DEPTH
+    #: The request exactly as it went on the wire (the last hop after redirects), when
+    #: the transport can say; see :meth:`RequestsTransport.describe`.
+    sent: SentRequest | None = None
 
     @property
     def text(self) -> str:
@@ -223,6 +227,43 @@ class RequestsTransport:
         self.watchdog.close()
         self.session.close()
 
+    def describe(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryPairs | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+    ) -> SentRequest:
+        """The request :meth:`send` would put on the wire (before any redirect), byte for
+        byte, without sending it: the same preparation, so the same headers
+        (``User-Agent``, ``Accept-Encoding``, ``Connection`` from the session, ``Host``
+        from the URL), the same query encoding and the same body."""
+        return _sent_request(self._prepare(method, url, params, headers or {}, json, data))
+
+    def _prepare(
+        self,
+        method: str,
+        url: str,
+        params: QueryPairs | None,
+        headers: Mapping[str, str],
+        json: Any,
+        data: Mapping[str, str] | None,
+    ) -> requests.PreparedRequest:
+        # What Session.request does before it sends; done here so that describe() and
+        # _send_once() share it and what is reported is what is sent.
+        request = requests.Request(
+            method=method.upper(),
+            url=url,
+            headers=dict(headers),
+            json=json,
+            data=data or {},
+            params=list(params) if params else {},
+        )
+        return self.session.prepare_request(request)
+
     def send(
         self,
         method: str,
@@ -293,17 +334,12 @@ class RequestsTransport:
         started = time.perf_counter()
         where = f"{method} {safe_url(url)}"
         try:
-            resp = self.session.request(
-                method,
-                url,
-                params=list(params) if params else None,
-                headers=dict(headers),
-                json=json,
-                data=data,
-                timeout=timeout.as_requests(),
-                allow_redirects=False,
-                stream=True,
-                proxies=self.proxies_for(url),
+            prepared = self._prepare(method, url, params, headers, json, data)
+            settings = self.session.merge_environment_settings(
+                prepared.url, self.proxies_for(url), True, None, None
+            )
+            resp = self.session.send(
+                prepared, timeout=timeout.as_requests(), allow_redirects=False, **settings
             )
         except requests.exceptions.RequestException as exc:
             if deadline.expired:
@@ -321,7 +357,31 @@ class RequestsTransport:
             url=resp.url,
             elapsed=time.perf_counter() - started,
             max_json_depth=self.max_json_depth,
+            sent=_sent_request(resp.request or prepared),
         )
+
+
+def _sent_request(prepared: requests.PreparedRequest) -> SentRequest:
+    """A prepared request as the wire carries it: ``Host`` first (http.client adds it from
+    the URL, leaving out a default port), then the headers in the order requests sends."""
+    parts = urlsplit(prepared.url or "")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port and parts.port != {"http": 80, "https": 443}.get(parts.scheme.lower()):
+        host = f"{host}:{parts.port}"
+    headers = [(str(k), str(v)) for k, v in prepared.headers.items()]
+    if not any(k.lower() == "host" for k, _ in headers):
+        headers.insert(0, ("Host", host))
+    body = prepared.body
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return SentRequest(
+        method=str(prepared.method or "GET"),
+        url=str(prepared.url or ""),
+        headers=tuple(headers),
+        body=body if isinstance(body, bytes) else None,
+    )
 
 
 def _request_fault(

@@ -1,10 +1,14 @@
 """One job: watch a run and turn what each task sent and received into a recording.
 
 Two seams of the executor feed it. As a :class:`TaskObserver` it sees each task's
-prepared request, its pages and its result. As the ``client_factory`` it wraps each
-connection's transport, so that it also sees every attempt on the wire -- including the
-response that failed the task (a 404's body is what the user needs to see), which never
-becomes a page. Token requests are not recorded: they carry credentials, not data.
+prepared request, its pages and its result. As the ``client_factory`` it makes each
+connection's :class:`~task_runner.http.client.Client` with itself as the listener of
+the client's attempt events: every attempt arrives with its task, its page and its wire
+exchanges (the request exactly as sent, the response as received, or the error), set
+where the attempt happened. Nothing is matched up afterwards, so pages fetched in
+parallel, retried out of order or failed keep their own requests and bodies. The
+response that failed a task (a 404's body is what the user needs to see) is there too,
+although it never became a page; token requests are kept apart, redacted.
 
 Example::
 
@@ -17,15 +21,15 @@ Example::
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
 
-from task_runner.errors import TaskRunnerError
+from task_runner.http.exchange import Exchange, SentRequest, iso_time
+from task_runner.http.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from task_runner.model import ConnectionConfig
 from task_runner.recording.store import FORMAT, FORMAT_VERSION
 from task_runner.redact import REDACTOR
@@ -34,113 +38,32 @@ from task_runner.runner.result import task_output
 
 if TYPE_CHECKING:
     from task_runner.http.client import Client
-    from task_runner.http.transport import RawResponse, Transport
+    from task_runner.http.retry import Attempt
     from task_runner.runner.result import TaskResult
     from task_runner.workflow.model import Workflow
     from task_runner.workflow.prepare import PreparedTask, RunContext
 
-__all__ = ["Recorder", "preset_output", "response_body"]
-
-
-def _iso(moment: float) -> str:
-    stamp = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def response_body(raw: RawResponse) -> Any:
-    """JSON when it parses, else text, ``None`` when empty: how recordings keep bodies.
-
-    Decoded by ``raw.json()``, which refuses JSON nested too deep to walk safely.
-    """
-    if not raw.content:
-        return None
-    try:
-        return raw.json()
-    except TaskRunnerError:
-        return raw.text
+__all__ = ["Recorder", "preset_output"]
 
 
 @dataclass
 class _TaskLog:
     prepared: PreparedTask | None = None
     pages: list[dict[str, Any]] = field(default_factory=list)
-    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     result: TaskResult | None = None
 
 
-class _CapturingTransport:
-    """A transport that logs each exchange of a task's requests, then passes it on."""
-
-    def __init__(self, inner: Transport, recorder: Recorder, skip_urls: Sequence[str]) -> None:
-        self.inner = inner
-        self.recorder = recorder
-        self.skip = {u.split("?", 1)[0] for u in skip_urls if u}
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def send(self, method: str, url: str, **options: Any) -> RawResponse:
-        """Pass the call on unchanged (``options`` as :meth:`Transport.send` takes them)."""
-        started, clock = time.time(), time.monotonic()
-        recorded = not self._skipped(url, options.get("data"))
-        try:
-            raw = self.inner.send(method, url, **options)
-        except Exception as exc:
-            if recorded:
-                self.recorder._exchange(
-                    self._request(method, url, options, started)
-                    | {"elapsed": round(time.monotonic() - clock, 4), "error": str(exc)}
-                )
-            raise
-        if recorded:
-            self.recorder._exchange(
-                self._request(method, url, options, started)
-                | {
-                    "status": raw.status,
-                    "reason": raw.reason,
-                    "response_headers": dict(raw.headers),
-                    "mime_type": raw.headers.get("Content-Type", ""),
-                    "size": len(raw.content),
-                    "body": response_body(raw),
-                    "elapsed": round(raw.elapsed or time.monotonic() - clock, 4),
-                    "redirects": list(raw.history),
-                    "error": None,
-                }
-            )
-        return raw
-
-    def _skipped(self, url: str, data: Mapping[str, str] | None) -> bool:
-        # Token requests are form posts to the token URL: never recorded.
-        return data is not None or url.split("?", 1)[0] in self.skip
-
-    @staticmethod
-    def _request(
-        method: str, url: str, options: Mapping[str, Any], started: float
-    ) -> dict[str, Any]:
-        params: Sequence[tuple[str, str]] = options.get("params") or ()
-        full = url
-        if params:
-            full += ("&" if urlsplit(url).query else "?") + urlencode(list(params))
-        return {
-            "started_at": _iso(started),
-            "method": method,
-            "url": full,
-            "query": [[k, v] for k, v in params],
-            "request_headers": REDACTOR.redact_headers(dict(options.get("headers") or {})),
-            "request_body": options.get("json"),
-        }
-
-
 class Recorder(TaskObserver):
-    """Collects, per task, the prepared request, pages, wire exchanges and result."""
+    """Collects, per task, the prepared request, pages, attempts on the wire and result.
+
+    Tasks may run concurrently: every attempt names its task.
+    """
 
     def __init__(self) -> None:
         self._tasks: dict[str, _TaskLog] = {}
+        self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()
-        # The task whose requests are on the wire now. Pages may be fetched on helper
-        # threads, so this is not thread-local: run one task at a time (max_workers=1)
-        # when recording, as test-request does.
-        self._current: str | None = None
 
     def _log(self, task: str) -> _TaskLog:
         with self._lock:
@@ -150,17 +73,18 @@ class Recorder(TaskObserver):
 
     def client_factory(self, connection: ConnectionConfig) -> Client:
         from task_runner.http.client import Client
-        from task_runner.http.transport import RequestsTransport
 
-        inner = RequestsTransport(
-            verify=connection.verify, pool_size=max(1, connection.max_concurrency)
-        )
-        skip = [connection.auth.token_url or ""]
-        return Client(connection, transport=_CapturingTransport(inner, self, skip))
+        client = Client(connection, on_attempt=self.attempt)
+        with self._lock:
+            self._clients[connection.name] = client
+        return client
+
+    def attempt(self, attempt: Attempt) -> None:
+        """The clients' attempt events (called from the thread that made the attempt)."""
+        if attempt.task is not None:
+            self._log(attempt.task).attempts.append(attempt)
 
     def task_started(self, task: str, prepared: PreparedTask) -> None:
-        with self._lock:
-            self._current = task
         self._log(task).prepared = prepared
 
     def page(self, task: str, prepared: PreparedTask, page: Any) -> None:
@@ -180,17 +104,21 @@ class Recorder(TaskObserver):
 
     def task_finished(self, task: str, result: TaskResult) -> None:
         self._log(task).result = result
-        with self._lock:
-            if self._current == task:
-                self._current = None
-
-    def _exchange(self, exchange: dict[str, Any]) -> None:
-        with self._lock:
-            task = self._current
-            if task is not None:
-                self._tasks.setdefault(task, _TaskLog()).exchanges.append(exchange)
 
     # --- results ----------------------------------------------------------------------
+
+    def _preview(self, prepared: PreparedTask) -> SentRequest | None:
+        """The request the task would have sent, when nothing went on the wire."""
+        from task_runner.http.client import Client
+
+        client = self._clients.get(prepared.connection.name)
+        try:
+            if client is not None:
+                return client.preview(prepared.request, prepared.pagination)
+            with Client(prepared.connection) as fresh:
+                return fresh.preview(prepared.request, prepared.pagination)
+        except Exception:  # the task's error says why nothing could be sent
+            return None
 
     def ran(self) -> list[str]:
         """Tasks that started (in the order they did)."""
@@ -204,32 +132,42 @@ class Recorder(TaskObserver):
         run: RunContext,
         inputs: Mapping[str, Any],
         upstream: Mapping[str, Any] | None = None,
+        emulated: bool = False,
     ) -> dict[str, Any] | None:
-        """The recording of ``task`` (redacted), or None when it never started."""
+        """The recording of ``task`` (redacted), or None when it never started.
+
+        ``emulated``: the connection pointed at the built-in emulator (``--emulator``),
+        so the recording is no stand-in for a real API's answer.
+        """
         from task_runner.workflow.display import request_as_dict
 
         log = self._tasks.get(task)
         if log is None or log.prepared is None:
             return None
         prepared, result = log.prepared, log.result
-        exchanges = _number_exchanges(log.exchanges, log.pages)
+        with self._lock:
+            attempts = list(log.attempts)
+        entries, tokens = _entries(attempts)
         responses = list(log.pages)
-        failed = _failing_response(exchanges, len(responses))
-        if result is not None and result.status == "failed" and failed is not None:
-            responses.append(failed)
+        refused = _refused_response(entries, {p["page"] for p in responses})
+        if result is not None and result.status == "failed" and refused is not None:
+            responses.append(refused)
+        sent = _first_request(attempts) or self._preview(prepared)
         recording = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "recorded_at": _iso(time.time()),
+            "recorded_at": iso_time(time.time()),
             "workflow": workflow.name,
             "workflow_file": str(workflow.path),
             "task": task,
             "operation": prepared.operation_id,
             "connection": prepared.connection.name,
+            "base_url": prepared.connection.base_url,
+            "emulated": emulated,
             "run_id": run.id,
             "inputs": dict(inputs),
             "params": dict(prepared.params),
-            "request": request_as_dict(prepared.request, prepared.connection),
+            "request": request_as_dict(sent) if sent is not None else None,
             "pagination": {
                 "mode": prepared.pagination.mode,
                 "key": prepared.pagination.key,
@@ -237,58 +175,87 @@ class Recorder(TaskObserver):
                 "items": prepared.expect.items_at,
             },
             "responses": responses,
-            "attempts": exchanges,
+            "attempts": entries,
+            "token_requests": tokens,
             "result": _result(result),
             "upstream": dict(upstream or {}),
         }
         return REDACTOR.redact_obj(recording)  # type: ignore[no-any-return]
 
 
-def _number_exchanges(
-    exchanges: list[dict[str, Any]], pages: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Attempt numbers, and the page each accepted exchange became.
+def _wire(attempts: list[Attempt]) -> list[tuple[Attempt, int, Exchange]]:
+    """Every exchange with its attempt and place in it, in the order they started."""
+    found = [(a, i, e) for a in attempts for i, e in enumerate(a.exchanges)]
+    return sorted(found, key=lambda item: item[2].started_at)
 
-    A page's body is kept once, in ``responses``; its exchange points there with
-    ``page`` instead of repeating it. Bodies of refused attempts (429, 5xx, the final
-    4xx) stay with the attempt: nothing else holds them.
+
+def _first_request(attempts: list[Attempt]) -> SentRequest | None:
+    """The task's first request as sent: page 1's (or the lowest page's) first try."""
+    requests = [
+        (a.page or 0, e.started_at, e.request)
+        for a, _, e in _wire(attempts)
+        if e.purpose == "request"
+    ]
+    return min(requests, key=lambda r: r[:2])[2] if requests else None
+
+
+def _entries(attempts: list[Attempt]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(the task's requests, token requests)`` as recording entries, in wire order.
+
+    Each request entry says which page it fetched and which try it was (``try``); the
+    verdict of a try that was no transport error (an invalid body) goes on its last
+    exchange. Bodies are the text received: a page's parsed body is in ``responses``.
     """
-    numbered: list[dict[str, Any]] = []
-    page_index = 0
-    for number, exchange in enumerate(exchanges, start=1):
-        item = {"number": number, **exchange}
-        if (
-            page_index < len(pages)
-            and exchange.get("status") == pages[page_index]["status"]
-            and _same_resource(exchange.get("url", ""), pages[page_index]["url"])
-        ):
-            item["page"] = pages[page_index]["page"]
-            item.pop("body", None)
-            page_index += 1
-        numbered.append(item)
-    return numbered
+    entries: list[dict[str, Any]] = []
+    tokens: list[dict[str, Any]] = []
+    for attempt, index, exchange in _wire(attempts):
+        entry = exchange.to_dict()
+        if exchange.purpose != "request":
+            tokens.append(entry)
+            continue
+        last = index == len(attempt.exchanges) - 1
+        if last and attempt.error and not entry["error"]:
+            entry["error"] = attempt.error
+        entry.update(
+            number=len(entries) + 1,
+            page=attempt.page,
+            attempt=attempt.number,
+            wait_before_next=round(attempt.wait_before_next, 3) if last else 0.0,
+        )
+        entries.append(entry)
+    return entries, tokens
 
 
-def _same_resource(sent: str, answered: str) -> bool:
-    # The page URL is the final one (after redirects); compare the paths only.
-    return urlsplit(sent).path.rstrip("/") == urlsplit(answered).path.rstrip("/") or not answered
-
-
-def _failing_response(exchanges: list[dict[str, Any]], pages: int) -> dict[str, Any] | None:
-    last = exchanges[-1] if exchanges else None
-    if last is None or last.get("status") is None or "page" in last:
+def _refused_response(entries: list[dict[str, Any]], accepted: set[int]) -> dict[str, Any] | None:
+    """The response that failed the task: the last answer to the page that never came."""
+    failed = [e for e in entries if e.get("page") not in accepted]
+    last = failed[-1] if failed else None
+    if last is None or last.get("status") is None:
         return None
     return {
-        "page": pages + 1,
+        "page": last.get("page") or len(accepted) + 1,
         "status": last["status"],
         "reason": last.get("reason", ""),
         "url": last.get("url", ""),
         "headers": last.get("response_headers", {}),
-        "body": last.get("body"),
+        "body": _body(last),
         "item_count": 0,
         "elapsed": last.get("elapsed", 0.0),
         "accepted": False,
     }
+
+
+def _body(entry: Mapping[str, Any]) -> Any:
+    """An entry's body as recordings show bodies: JSON when it parses, else the text."""
+    text = entry.get("body_text")
+    if not text or entry.get("body_encoding"):
+        return text or None
+    if nesting_exceeds(text.encode(), MAX_JSON_DEPTH):  # as RawResponse.json refuses it
+        return text
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text
 
 
 def _result(result: TaskResult | None) -> dict[str, Any]:
@@ -307,6 +274,7 @@ def _result(result: TaskResult | None) -> dict[str, Any]:
         "error": result.error,
         "error_kind": result.error_kind,
         "exit_code": result.exit_code if result.status != "succeeded" else 0,
+        "output": result.output,
     }
 
 

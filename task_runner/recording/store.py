@@ -3,7 +3,14 @@
 A recording is what one task sent and got back: the rendered inputs and request
 (secrets masked), every page's response and every attempt on the wire. Files live at
 ``<root>/<workflow>/<task>/<UTC timestamp>.json`` (root ``recordings/`` by default), so
-that a plain directory listing sorts them by time and ``latest`` is the last name.
+that a plain directory listing sorts them by time and ``latest`` is the last name. The
+items a test run wrote go beside it, ``<UTC timestamp>.jsonl``, never where scheduled
+runs put their output.
+
+Format 2 (this one) keeps every exchange as sent and received: the request's headers
+as on the wire, the response text as it came (``body_text``), the page each attempt
+fetched, the token requests (``token_requests``), and where the requests went
+(``base_url``, ``emulated``). Format 1 files still load, list and export.
 
 Example::
 
@@ -42,7 +49,7 @@ __all__ = [
 
 DEFAULT_ROOT = "recordings"
 FORMAT = "task-runner.recording"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -111,15 +118,31 @@ class RecordingStore:
     def folder(self, workflow: str, task: str) -> Path:
         return self.root / safe_name(workflow) / safe_name(task)
 
-    def write(self, recording: dict[str, Any], *, when: dt.datetime | None = None) -> Path:
-        """Store ``recording`` (redacted once more, to be sure) and return its path."""
+    def new_path(self, workflow: str, task: str, when: dt.datetime | None = None) -> Path:
+        """A free name for a recording of ``task`` made ``when`` (now): its JSONL beside
+        it (same name, ``.jsonl``) is free too. Chosen before a run, so that the items
+        the run writes and the recording written after it share one name."""
         moment = when or dt.datetime.now(dt.timezone.utc)
-        folder = self.folder(str(recording["workflow"]), str(recording["task"]))
+        folder = self.folder(workflow, task)
         path = folder / f"{timestamp_name(moment)}.json"
         suffix = 1
-        while path.exists():  # two recordings in the same microsecond: keep both
+        # Two recordings in the same microsecond: keep both.
+        while path.exists() or path.with_suffix(".jsonl").exists():
             path = folder / f"{timestamp_name(moment)}-{suffix}.json"
             suffix += 1
+        return path
+
+    def write(
+        self,
+        recording: dict[str, Any],
+        *,
+        when: dt.datetime | None = None,
+        path: Path | None = None,
+    ) -> Path:
+        """Store ``recording`` (redacted once more, to be sure) at ``path`` (by default a
+        :meth:`new_path` for ``when``) and return the path."""
+        if path is None:
+            path = self.new_path(str(recording["workflow"]), str(recording["task"]), when)
         text = REDACTOR.dumps(recording, indent=2)
         try:
             atomic_write_text(path, text + "\n")

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from task_runner.errors import (
-    ExpectationError,
     InputError,
     InputErrors,
     Interrupted,
@@ -67,6 +66,9 @@ class ExecutionOptions:
     environ: Mapping[str, str] | None = None
     # Per windowed task: digests of the items earlier, overlapping windows delivered.
     delivered_before: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Where a task's JSONL goes instead of its output.jsonl (None: nowhere); test-request
+    # writes beside its recording, never where scheduled runs publish.
+    jsonl_path: Callable[[PreparedTask], str | None] | None = None
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -320,7 +322,9 @@ class _Runner:
             progress=self.options.progress,
             tally=tally,
         )
-        sink = JsonlSink(prepared.output_jsonl).open() if prepared.output_jsonl else None
+        choose = self.options.jsonl_path
+        jsonl = choose(prepared) if choose else prepared.output_jsonl
+        sink = JsonlSink(jsonl).open() if jsonl else None
         items: list[Any] = []
         first: Any = None  # its headers (and, alone, its body) are the task's output
         try:
@@ -348,7 +352,7 @@ class _Runner:
                 )
             if sink is not None:
                 sink.commit()
-                result.output = str(prepared.output_jsonl)
+                result.output = str(jsonl)
             result.delivered = tally.delivered
         except BaseException:
             if sink is not None:
@@ -391,14 +395,17 @@ class _Runner:
         )
 
     def _check_expectations(self, prepared: PreparedTask, result: TaskResult) -> None:
-        checks = prepared.expect.checks
-        if not checks:
-            return
-        context = {"response": result.response}
-        engine = self.workflow.templates
-        for check in checks:
-            expression = "{{ " + str(check["that"]) + " }}"
-            ok = engine.render(expression, context, path=f"{prepared.name}.expect.checks")
-            if not ok:
-                message = check.get("message") or f"expectation failed: {check['that']}"
-                raise ExpectationError(str(message), task=prepared.name)
+        """Every ``expect`` check on the task's output; all failures in one ChecksFailed."""
+        from task_runner.recording.schema import response_schema_path
+        from task_runner.runner.checks import enforce
+
+        stored = None
+        if prepared.expect.schema == "stored":
+            stored = response_schema_path(self.workflow, prepared.name)
+        enforce(
+            prepared.expect,
+            result.response,
+            task=prepared.name,
+            templates=self.workflow.templates,
+            stored_schema=stored,
+        )

@@ -1,4 +1,16 @@
-"""Show a prepared request to a person: the request, headers (redacted) and a curl line."""
+"""Show a request to a person exactly as it goes on the wire: the request line, every
+header (``Host``, ``User-Agent``, ``Accept-Encoding``... included), the body as sent,
+and a curl line that sends the same bytes; secrets as ``***``.
+
+The request is a :class:`~task_runner.http.exchange.SentRequest`: what the transport
+reported it sent, or, for a dry run, what ``Client.preview`` says it would send.
+
+Example::
+
+    sent = client.preview(prepared.request, prepared.pagination)
+    print("\\n".join(request_lines(sent)))
+    print(curl_command(sent))
+"""
 
 from __future__ import annotations
 
@@ -6,46 +18,51 @@ import json
 import shlex
 from typing import Any
 
-from task_runner.model import ConnectionConfig, PreparedRequest
-from task_runner.redact import MASK, REDACTOR
+from task_runner.http.exchange import SentRequest
+from task_runner.redact import REDACTOR
 
-__all__ = ["auth_header_placeholder", "curl_command", "request_as_dict", "request_lines"]
+__all__ = ["curl_command", "request_as_dict", "request_lines"]
 
-
-def auth_header_placeholder(connection: ConnectionConfig) -> dict[str, str]:
-    """The header the auth layer will add, with its value masked (no token is fetched)."""
-    if connection.auth.type == "none":
-        return {}
-    return {"Authorization": f"Bearer {MASK}"}
+#: Headers curl writes itself, with the same value, from the URL and the data.
+_CURL_OWN = frozenset({"host"})
 
 
-def _headers(request: PreparedRequest, connection: ConnectionConfig) -> dict[str, str]:
-    return REDACTOR.redact_headers({**request.headers, **auth_header_placeholder(connection)})
+def _is_json(sent: SentRequest) -> bool:
+    return "json" in (sent.header("Content-Type") or "").lower()
 
 
-def request_as_dict(request: PreparedRequest, connection: ConnectionConfig) -> dict[str, Any]:
-    """The request as JSON-ready data, secrets masked."""
-    return {
-        "method": request.method,
-        "url": REDACTOR.redact(request.full_url()),
-        "query": [[k, REDACTOR.redact(v)] for k, v in request.query],
-        "headers": _headers(request, connection),
-        "body": REDACTOR.redact_obj(request.body),
-    }
+def request_as_dict(sent: SentRequest) -> dict[str, Any]:
+    """The request as JSON-ready data, secrets masked; a JSON body as its value."""
+    data = sent.to_dict()
+    if data["body"] is not None and _is_json(sent):
+        try:
+            data["body"] = REDACTOR.redact_obj(json.loads(sent.body_text or ""))
+        except ValueError:
+            pass  # not JSON after all: the text as sent
+    return data
 
 
-def request_lines(request: PreparedRequest, connection: ConnectionConfig) -> list[str]:
-    lines = [f"{request.method} {request.full_url()}"]
-    lines += [f"{name}: {value}" for name, value in _headers(request, connection).items()]
-    if request.body is not None:
-        lines += ["", json.dumps(request.body, indent=2)]
-    return [REDACTOR.redact(line) for line in lines]
+def request_lines(sent: SentRequest) -> list[str]:
+    """The request line, the headers in the order sent and the body as sent."""
+    data = sent.to_dict()
+    lines = [f"{sent.method} {data['url']}"]
+    lines += [f"{name}: {value}" for name, value in data["headers"].items()]
+    if data["body"] is not None:
+        lines += ["", data["body"]]
+    return lines
 
 
-def curl_command(request: PreparedRequest, connection: ConnectionConfig) -> str:
-    parts = ["curl", "--fail-with-body", "-sS", "-X", request.method, request.full_url()]
-    for name, value in _headers(request, connection).items():
-        parts += ["-H", f"{name}: {value}"]
-    if request.body is not None:
-        parts += ["-H", "Content-Type: application/json", "--data", json.dumps(request.body)]
-    return REDACTOR.redact(" ".join(shlex.quote(p) for p in parts))
+def curl_command(sent: SentRequest) -> str:
+    """A curl line that sends the same request line, headers (in order) and body, the
+    credentials aside (``***``); ``--compressed`` decodes what ``Accept-Encoding`` asked."""
+    data = sent.to_dict()
+    parts = ["curl", "--fail-with-body", "-sS"]
+    if sent.header("Accept-Encoding"):
+        parts.append("--compressed")
+    parts += ["-X", sent.method, data["url"]]
+    for name, value in data["headers"].items():
+        if name.lower() not in _CURL_OWN:
+            parts += ["-H", f"{name}: {value}"]
+    if data["body"] is not None:
+        parts += ["--data-raw", data["body"]]
+    return " ".join(shlex.quote(p) for p in parts)
