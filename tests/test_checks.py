@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from task_runner.cli import main
 from task_runner.errors import ExpectationError, InputErrors
-from task_runner.http.pointer import MISSING
 from task_runner.model import Expect
+from task_runner.pointer import MISSING
 from task_runner.recording.followup import recorded_response
 from task_runner.runner.checks import (
     ChecksFailed,

@@ -12,7 +12,6 @@ import pytest
 from task_runner.catalogue import repo_root
 from task_runner.http import Client, FakeClock
 from task_runner.http.paginators import PAGINATORS, get_paginator
-from task_runner.http.pointer import MISSING, resolve
 from task_runner.http.tally import Tally
 from task_runner.model import (
     ConnectionConfig,
@@ -22,6 +21,7 @@ from task_runner.model import (
     RetryPolicy,
     Timeout,
 )
+from task_runner.pointer import MISSING, resolve
 from task_runner.schema_fragments import apply
 from tests.httpserver import Recorded, Reply, TestServer
 

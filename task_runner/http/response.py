@@ -21,10 +21,10 @@ from requests.structures import CaseInsensitiveDict
 
 from task_runner.http.faults import InvalidBodyError
 from task_runner.http.links import LinkHeaderError, links_by_rel
-from task_runner.http.pointer import MISSING, resolve
 from task_runner.http.retry import Attempt
 from task_runner.http.transport import RawResponse, safe_url
 from task_runner.model import Expect
+from task_runner.pointer import MISSING, resolve
 from task_runner.redact import REDACTOR
 
 __all__ = [

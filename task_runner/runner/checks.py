@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from task_runner.errors import ExpectationError, TemplateError
-from task_runner.http.pointer import MISSING, resolve
 from task_runner.model import Expect
+from task_runner.pointer import MISSING, resolve
 from task_runner.runner.predicates import Predicate, parse_predicates, show
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from task_runner.http.pointer import MISSING
+from task_runner.pointer import MISSING
 
 __all__ = ["OPERATORS", "Predicate", "parse_predicates", "same", "show"]
 

@@ -32,7 +32,6 @@ from task_runner.errors import (
     raise_if_any,
 )
 from task_runner.formats import FORMAT_CHECKER
-from task_runner.http.auth_kinds import secret_fields
 from task_runner.model import (
     DEFAULT_MAX_BODY_BYTES,
     AuthConfig,
@@ -62,7 +61,19 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnectionPatch", "PreparedTask", "Preparer", "RunContext", "resolve_inputs"]
 
-_AUTH_SECRET_FIELDS = frozenset({"token", "client_id", "client_secret", "refresh_token"})
+_AUTH_PUBLIC_FIELDS = frozenset(
+    {
+        "type",
+        "token_url",
+        "scope",
+        "refresh_margin",
+        "token_timeout",
+        "in",
+        "name",
+        "username",
+        "token_store",
+    }
+)
 
 
 def _utcnow() -> dt.datetime:
@@ -307,8 +318,11 @@ class Preparer:
         from task_runner.durations import parse_duration
 
         values = {k: self._render(v, [*base, "auth", k]) for k, v in raw.items()}
-        for key in _AUTH_SECRET_FIELDS | secret_fields():
-            REDACTOR.add(values.get(key))
+        for key, value in values.items():
+            # every setting of an auth block is a secret but the few known to be public
+            # (so a new auth kind's secrets are redacted with no list to keep in step)
+            if key not in _AUTH_PUBLIC_FIELDS:
+                REDACTOR.add(value, source=f"auth.{key}")
         scheme = self._auth_scheme(base, str(values.get("type", "none")))
         return AuthConfig(
             type=values.get("type", "none"),

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from task_runner.http.paginators import GetPage, Hints, capped, fetch, register_paginator
-from task_runner.http.pointer import MISSING, resolve
 from task_runner.http.response import Page
 from task_runner.http.tally import Tally
 from task_runner.model import Pagination
+from task_runner.pointer import MISSING, resolve
 
 __all__ = ["CursorPaginator"]
 

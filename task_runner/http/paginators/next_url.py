@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 from urllib.parse import urljoin
 
 from task_runner.http.paginators import GetPage, Hints, capped, fetch, register_paginator
-from task_runner.http.pointer import resolve
 from task_runner.http.response import Page
 from task_runner.http.tally import Tally
 from task_runner.model import Pagination
+from task_runner.pointer import resolve
 
 __all__ = ["NextUrlPaginator"]
 
