@@ -353,3 +353,16 @@ def test_dumps_masks_strings_never_the_json_text() -> None:
     text = redactor.dumps({"id": 4032, "name": "IMG_4032.jpg", "note": 'a q"u\\ote b'}, indent=2)
     assert json.loads(text) == {"id": 4032, "name": "IMG_***.jpg", "note": "a *** b"}
     assert redactor.dumps(ValueError("token 4032 refused")) == '"token *** refused"'
+
+
+def test_sinks_are_registered_by_name(tmp_path: Path) -> None:
+    from task_runner.errors import OutputError
+    from task_runner.http.sink import SINKS, make_sink
+
+    sink = make_sink("jsonl", str(tmp_path / "x.jsonl")).open()
+    sink.write_all([{"id": 1}])
+    sink.commit()
+    assert (tmp_path / "x.jsonl").read_text() == '{"id":1}\n'
+    assert "jsonl" in SINKS
+    with pytest.raises(OutputError, match=r"unknown output kind 'parquet'.*jsonl"):
+        make_sink("parquet", "x")

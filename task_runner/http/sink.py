@@ -22,18 +22,18 @@ import itertools
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from task_runner.errors import OutputError
 from task_runner.http.response import Page
 from task_runner.http.retry import Attempt
 from task_runner.redact import REDACTOR, Redactor
 
-__all__ = ["DrainResult", "JsonlSink", "drain"]
+__all__ = ["SINKS", "DrainResult", "JsonlSink", "Sink", "drain", "make_sink", "register_sink"]
 
 #: ``write_all`` encodes and writes this many items at a time: one check for secrets and
 #: one ``write`` call per batch, while memory stays flat for an endless iterable.
@@ -181,3 +181,47 @@ def drain(pages: Iterable[Page], sink: JsonlSink | None = None) -> DrainResult:
         result.attempts.extend(page.attempts)
         result.elapsed += page.elapsed
     return result
+
+
+class Sink(Protocol):
+    """Where a task's items go, whole or not at all: ``open``, ``write_all`` each page's
+    items, then ``commit`` (publish) or ``abort`` (leave the target as it was)."""
+
+    def open(self) -> Sink: ...
+    def write_all(self, items: Iterable[Any]) -> None: ...
+    def commit(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+#: Sink kinds by name (the key under a task's ``output:``); a factory takes the target.
+SINKS: dict[str, Callable[[str], Sink]] = {}
+
+
+def register_sink(name: str) -> Callable[[Callable[[str], Sink]], Callable[[str], Sink]]:
+    """Register a sink factory as ``output: {NAME: TARGET}``::
+
+    @register_sink("csv")
+    def _csv(target: str) -> Sink:
+        return CsvSink(target)
+    """
+
+    def decorate(factory: Callable[[str], Sink]) -> Callable[[str], Sink]:
+        SINKS[name] = factory
+        return factory
+
+    return decorate
+
+
+def make_sink(name: str, target: str) -> Sink:
+    """The sink ``name`` writing to ``target``; :class:`OutputError` naming the known ones."""
+    try:
+        factory = SINKS[name]
+    except KeyError:
+        known = ", ".join(sorted(SINKS))
+        raise OutputError(f"unknown output kind {name!r} (known: {known})") from None
+    return factory(target)
+
+
+@register_sink("jsonl")
+def _jsonl(target: str) -> Sink:
+    return JsonlSink(target)

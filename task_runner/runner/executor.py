@@ -301,7 +301,7 @@ class _Runner:
             observer.task_finished(name, result)
 
     def _send(self, prepared: PreparedTask, result: TaskResult) -> None:
-        from task_runner.http.sink import JsonlSink
+        from task_runner.http.sink import make_sink
         from task_runner.http.tally import Tally
 
         pagination = self._pagination(prepared)
@@ -324,7 +324,7 @@ class _Runner:
         )
         choose = self.options.jsonl_path
         jsonl = choose(prepared) if choose else prepared.output_jsonl
-        sink = JsonlSink(jsonl).open() if jsonl else None
+        sink = make_sink("jsonl", str(jsonl)).open() if jsonl else None
         items: list[Any] = []
         first: Any = None  # its headers (and, alone, its body) are the task's output
         try:
