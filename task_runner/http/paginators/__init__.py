@@ -42,10 +42,12 @@ __all__ = [
     "GetPage",
     "Hints",
     "Paginator",
+    "admitted",
     "capped",
     "fetch",
     "get_paginator",
     "register_paginator",
+    "stop_at_cap",
 ]
 
 
@@ -108,6 +110,30 @@ def fetch(
         raise PaginationError(
             f"page {number} failed: {exc.message}", page=number, task=exc.task
         ) from exc
+
+
+def admitted(
+    get: GetPage,
+    tally: Tally,
+    number: int,
+    url: str | None,
+    query: Mapping[str, str] | None = None,
+) -> tuple[Page, int]:
+    """Fetch page ``number`` and let ``tally`` admit its items: the page (its ``items``
+    now only the new ones) and how many items it held as received."""
+    page = fetch(get, number, url, query)
+    received = len(page.items)
+    page.items = tally.admit(number, page.items, page.headers)
+    return page, received
+
+
+def stop_at_cap(pagination: Pagination, number: int, tally: Tally) -> bool:
+    """True (and the tally told why) when page ``number`` is the last ``max_pages`` allows
+    although the listing goes on."""
+    if pagination.max_pages is None or number < pagination.max_pages:
+        return False
+    tally.capped = capped(pagination.max_pages)
+    return True
 
 
 def capped(limit: int | None) -> str:

@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from task_runner.http.paginators import GetPage, Hints, capped, fetch, register_paginator
+from task_runner.http.paginators import (
+    GetPage,
+    Hints,
+    admitted,
+    register_paginator,
+    stop_at_cap,
+)
 from task_runner.http.response import Page
 from task_runner.http.tally import Tally
 from task_runner.model import Pagination
@@ -46,9 +52,7 @@ class CursorPaginator:
         query: dict[str, str] = {}
         number = 1
         while True:
-            page = fetch(get, number, None, query)
-            received = len(page.items)
-            page.items = tally.admit(number, page.items, page.headers)
+            page, received = admitted(get, tally, number, None, query)
             yield page
             cursor = _next_cursor(page, received, pagination, tally)
             if cursor is None:
@@ -60,8 +64,7 @@ class CursorPaginator:
                     unresolved=True,
                 )
                 return
-            if pagination.max_pages is not None and number >= pagination.max_pages:
-                tally.capped = capped(pagination.max_pages)
+            if stop_at_cap(pagination, number, tally):
                 return
             number += 1
             seen[cursor] = number

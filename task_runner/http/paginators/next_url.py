@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
-from task_runner.http.paginators import GetPage, Hints, capped, fetch, register_paginator
+from task_runner.http.paginators import (
+    GetPage,
+    Hints,
+    admitted,
+    register_paginator,
+    stop_at_cap,
+)
 from task_runner.http.response import Page
 from task_runner.http.tally import Tally
 from task_runner.model import Pagination
@@ -35,8 +41,7 @@ class NextUrlPaginator:
     def walk(
         self, get: GetPage, pagination: Pagination, tally: Tally, hints: Hints
     ) -> Iterator[Page]:
-        page = fetch(get, 1, None, {})
-        page.items = tally.admit(1, page.items, page.headers)
+        page, _ = admitted(get, tally, 1, None, {})
         yield page
         seen = {page.url: 1}
         number = 1
@@ -52,11 +57,9 @@ class NextUrlPaginator:
                     unresolved=True,
                 )
                 return
-            if pagination.max_pages is not None and number >= pagination.max_pages:
-                tally.capped = capped(pagination.max_pages)
+            if stop_at_cap(pagination, number, tally):
                 return
             number += 1
             seen[url] = number
-            page = fetch(get, number, url)
-            page.items = tally.admit(number, page.items, page.headers)
+            page, _ = admitted(get, tally, number, url)
             yield page

@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from task_runner.http.paginators import GetPage, Hints, capped, fetch, register_paginator
+from task_runner.http.paginators import (
+    GetPage,
+    Hints,
+    admitted,
+    register_paginator,
+    stop_at_cap,
+)
 from task_runner.http.response import Page
 from task_runner.http.tally import Tally
 from task_runner.model import Pagination
@@ -41,9 +47,7 @@ class OffsetPaginator:
         number = 1
         while True:
             query = {pagination.offset_param: str(offset)}
-            page = fetch(get, number, None, query)
-            received = len(page.items)
-            page.items = tally.admit(number, page.items, page.headers)
+            page, received = admitted(get, tally, number, None, query)
             yield page
             total = tally.total_reported
             size = size or received or None
@@ -57,8 +61,7 @@ class OffsetPaginator:
             offset += received or (size or 0)
             if not _more(received, size, offset, total, tally, number):
                 return
-            if pagination.max_pages is not None and number >= pagination.max_pages:
-                tally.capped = capped(pagination.max_pages)
+            if stop_at_cap(pagination, number, tally):
                 return
             number += 1
 

@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from task_runner.http.links import LinkHeaderError, links_by_rel
-from task_runner.http.paginators import GetPage, Hints, capped, fetch, register_paginator
+from task_runner.http.paginators import (
+    GetPage,
+    Hints,
+    admitted,
+    capped,
+    fetch,
+    register_paginator,
+)
 from task_runner.http.response import Page
 from task_runner.http.tally import Tally, read_count_header
 from task_runner.model import Pagination
@@ -278,10 +285,8 @@ def _linked(get: GetPage, page: Page, url: str, walk: _Walk, tally: Tally) -> It
             return
         number += 1
         seen[next_url] = number
-        page = fetch(get, number, next_url)
-        received = len(page.items)
+        page, received = admitted(get, tally, number, next_url)
         links = page_links(page, tally)
-        page.items = tally.admit(number, page.items, page.headers)
         yield page
         if links is None:
             tally.warn(
