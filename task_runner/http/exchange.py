@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from task_runner.redact import REDACTOR
+from task_runner.redact import MASK, REDACTOR
 
 if TYPE_CHECKING:
     from task_runner.http.transport import RawResponse, Transport
@@ -198,7 +198,14 @@ class Exchange:
         }
         if self.status is not None:
             text, encoding = decoded_text(self.content, entry["mime_type"])
-            entry["body_text"] = REDACTOR.redact(text) if encoding is None else text
+            if encoding is None:
+                entry["body_text"] = REDACTOR.redact(text)
+            elif REDACTOR.contains_secret(self.content.decode("latin-1")):
+                # base64 hides a secret from the text redactor: such a body is not kept
+                text, encoding = MASK, None
+                entry["body_text"] = text
+            else:
+                entry["body_text"] = text
             if encoding is not None:
                 entry["body_encoding"] = encoding
         return entry

@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import json as jsonlib
 import logging
 import os
@@ -492,7 +493,10 @@ def _charset(headers: Mapping[str, str]) -> str:
     for part in content_type.split(";")[1:]:
         key, _, value = part.strip().partition("=")
         if key.lower() == "charset" and value:
-            return value.strip('"')
+            try:  # a charset Python does not know is read as UTF-8, never a traceback
+                return codecs.lookup(value.strip('"')).name
+            except LookupError:
+                return "utf-8"
     return "utf-8"
 
 

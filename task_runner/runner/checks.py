@@ -221,7 +221,9 @@ def _schema_check(schema: Mapping[str, Any] | str) -> _Check:
         if not stored:
             return _validate_items(ctx, schema)  # type: ignore[arg-type]
         path = ctx.stored_schema
-        found = _read_schema(path) if path is not None else None
+        from task_runner.recording.schema import load_response_schema
+
+        found = load_response_schema(path) if path is not None else None
         if found is None:
             where = f" at {path}" if path is not None else ""
             return False, f"no stored response schema{where} (test-request --save-schema saves one)"
@@ -230,18 +232,14 @@ def _schema_check(schema: Mapping[str, Any] | str) -> _Check:
     return _Check("expect.schema", "schema", wanted, run)
 
 
-def _read_schema(path: Path) -> Mapping[str, Any] | None:
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, Mapping) else None
-
-
 def _validate_items(ctx: _Context, schema: Mapping[str, Any]) -> tuple[bool, str]:
     from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
+    from jsonschema.exceptions import SchemaError, best_match
 
+    try:  # a hand-edited stored schema may be no schema: a failed check, not a crash
+        Draft202012Validator.check_schema(dict(schema))
+    except SchemaError as exc:
+        return False, f"the response schema is not a JSON Schema: {exc.message}"
     validator = Draft202012Validator(dict(schema))
     checked, bad = 0, 0
     samples: list[str] = []
@@ -381,3 +379,20 @@ def validate_expect(expect: Expect) -> None:
     low, high = expect.items_min, expect.items_max
     if low is not None and high is not None and low > high:
         raise ValueError(f"expect.items: min {low} is more than max {high}")
+    _check_expressions(expect)
+
+
+def _check_expressions(expect: Expect) -> None:
+    """A ``that:`` expression that does not parse is an input error, before anything is
+    sent (not a failure after the request went out)."""
+    from jinja2 import Environment, TemplateSyntaxError
+
+    env = Environment()
+    for index, raw in enumerate(expect.checks):
+        if isinstance(raw, Mapping) and "that" in raw:
+            try:
+                env.parse("{{ " + str(raw["that"]) + " }}")
+            except TemplateSyntaxError as exc:
+                raise ValueError(
+                    f"expect.checks[{index}].that: {exc.message} in {str(raw['that'])!r}"
+                ) from None

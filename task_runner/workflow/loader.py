@@ -309,8 +309,15 @@ class _Builder:
                 tasks[str(name)] = _task_spec(
                     str(name), task, defaults, self.loc(["tasks", name], key=True)
                 )
-            except (ValueError, TypeError, KeyError, AttributeError):
+            except ValueError as exc:  # what the schema cannot see: a bad regex, 0s total...
                 if structurally_valid:  # otherwise the structure errors already say why
+                    self.error(
+                        SchemaValidationError,
+                        f"invalid task settings: {shorten(str(exc))}",
+                        ["tasks", name],
+                    )
+            except (TypeError, KeyError, AttributeError):
+                if structurally_valid:
                     self.error(SchemaValidationError, "invalid task settings", ["tasks", name])
         return tasks
 
@@ -603,11 +610,15 @@ def parse_timeout(raw: Any) -> Timeout:
         return Timeout(connect=min(seconds, Timeout().connect), read=seconds)
     base = Timeout()
     total = raw.get("total")
-    return Timeout(
+    timeout = Timeout(
         connect=parse_duration(raw.get("connect", base.connect)),
         read=parse_duration(raw.get("read", base.read)),
         total=parse_duration(total) if total is not None else None,
     )
+    for name in ("connect", "read", "total"):
+        if getattr(timeout, name) is not None and getattr(timeout, name) <= 0:
+            raise ValueError(f"timeout.{name} must be more than 0s (every attempt would time out)")
+    return timeout
 
 
 def parse_expect(raw: Mapping[str, Any] | None) -> Expect:

@@ -87,6 +87,7 @@ def _next_cursor(page: Page, received: int, pagination: Pagination, tally: Tally
                 unresolved=True,
             )
             return None
-    if received == 0 or value is MISSING or value is None or value == "":
+    # Without a has_more flag an empty page ends the listing; with one, only the flag does.
+    if (received == 0 and not pagination.has_more) or value in (MISSING, None, ""):
         return None
     return str(value).lower() if isinstance(value, bool) else str(value)

@@ -61,5 +61,12 @@ class NextUrlPaginator:
                 return
             number += 1
             seen[url] = number
-            page, _ = admitted(get, tally, number, url)
+            page, received = admitted(get, tally, number, url)
             yield page
+            if received and not page.items:
+                tally.warn(
+                    f"page {number} brought only items of earlier pages; stopped (the API's "
+                    "next URLs do not move through the listing)",
+                    unresolved=True,
+                )
+                return

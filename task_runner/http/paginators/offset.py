@@ -51,13 +51,15 @@ class OffsetPaginator:
             yield page
             total = tally.total_reported
             size = size or received or None
-            if received and not page.items and total is None:
+            if received and not page.items and (total is None or offset >= total):
                 tally.warn(
                     f"page {number} brought only items of earlier pages; stopped (the API "
                     f"may ignore {pagination.offset_param})",
                     unresolved=True,
                 )
                 return
+            if not received and not size:
+                return  # an empty first page and no page size to step by: nothing more
             offset += received or (size or 0)
             if not _more(received, size, offset, total, tally, number):
                 return
@@ -79,4 +81,4 @@ def _more(
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+    return int(text) if text and text.isascii() and text.isdigit() else None

@@ -150,7 +150,7 @@ def _page_size(
     if header.problem:
         tally.warn(header.problem)
     per_page = header.value
-    asked = int(hint) if hint and hint.isdigit() else None
+    asked = int(hint) if hint and hint.isascii() and hint.isdigit() else None
     size = per_page or asked
     if total is not None and received and total > received and (size is None or received < size):
         if size is not None:
