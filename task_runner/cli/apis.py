@@ -114,12 +114,9 @@ def _catalogue(args: argparse.Namespace) -> Catalogue:
 
 
 def _summary_row(entry: CatalogueEntry) -> dict[str, str]:
-    return {
-        "id": entry.id,
-        "method": entry.method,
-        "path": entry.path,
-        "summary": entry.summary,
-    }
+    from task_runner.contract import entry_json
+
+    return entry_json(entry)
 
 
 def _print_rows(args: argparse.Namespace, entries: list[CatalogueEntry], empty: str) -> None:
@@ -154,7 +151,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     definition = _catalogue(args).get(args.operation)
     if args.output == "json":
-        out(dump_json(definition.to_dict()))
+        from task_runner.contract import operation_json
+
+        out(dump_json(operation_json(definition)))
     else:
         from task_runner.catalogue.render import render_definition
 

@@ -114,11 +114,13 @@ def _workflow_name(ref: str | None) -> str | None:
 
 
 def handle_list(args: argparse.Namespace) -> int:
+    from task_runner.contract import recordings_json
+
     store = _store(args)
-    infos = store.list(_workflow_name(args.workflow))
     if args.output == "json":
-        out(dump_json({"root": str(store.root), "recordings": [i.to_json() for i in infos]}))
+        out(dump_json(recordings_json(store, _workflow_name(args.workflow))))
         return 0
+    infos = store.list(_workflow_name(args.workflow))
     if not infos:
         out(f"no recordings under {store.root}")
         return 0
@@ -133,11 +135,13 @@ def handle_list(args: argparse.Namespace) -> int:
 
 def handle_show(args: argparse.Namespace) -> int:
     store = _store(args)
+    if args.output == "json":
+        from task_runner.contract import recording_json
+
+        out(dump_json(recording_json(store, args.recording)))
+        return 0
     path = store.resolve(args.recording)
     data = store.load(path)
-    if args.output == "json":
-        out(dump_json({"path": str(path), **data}))
-        return 0
     import json
 
     from task_runner.cli.test_request import body_lines
@@ -213,28 +217,9 @@ def handle_schema(args: argparse.Namespace) -> int:
 
 
 def handle_diff(args: argparse.Namespace) -> int:
-    from task_runner.errors import UsageError
-    from task_runner.recording.drift import diff_recordings, previous_recording
+    from task_runner.contract import drift_between
 
-    store = _store(args)
-    after_path = store.resolve(args.after if args.after is not None else args.before)
-    if args.after is not None:
-        before_path = store.resolve(args.before)
-    else:
-        found = previous_recording(
-            store.paths(after_path.parent.parent.name, after_path.parent.name), after_path
-        )
-        if found is None:
-            raise UsageError(
-                f"no recording before {after_path} to compare with", hint="give two recordings"
-            )
-        before_path = found
-    drift = diff_recordings(
-        store.load(before_path),
-        store.load(after_path),
-        before_path=str(before_path),
-        after_path=str(after_path),
-    )
+    drift = drift_between(_store(args), args.before, args.after)
     if args.output == "json":
         out(dump_json(drift.to_json()))
     else:

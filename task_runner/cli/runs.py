@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "runs",
         help="run history",
         description="What ran, when, and how it ended: the history that run, schedule and "
-        "workers record (a run still 'running' after its process ended was killed).",
+        "workers record. A run whose process was killed shows 'running' until the next "
+        "run or schedule starts, then 'abandoned'.",
     )
     runs_sub = parser.add_subparsers(dest="runs_command", metavar="SUBCOMMAND")
     list_parser = runs_sub.add_parser("list", help="the newest runs first")
@@ -45,9 +46,10 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def handle_list(args: argparse.Namespace) -> int:
+    from task_runner.contract import runs_json
     from task_runner.state import History
 
-    runs = History.open(args.state_dir).list_runs(workflow=args.workflow, limit=args.limit)
+    runs = runs_json(History.open(args.state_dir), workflow=args.workflow, limit=args.limit)
     if args.output == "json":
         out(dump_json(runs))
         return 0
@@ -68,16 +70,10 @@ def handle_list(args: argparse.Namespace) -> int:
 
 
 def handle_show(args: argparse.Namespace) -> int:
-    from task_runner.errors import UnresolvedReferenceError
+    from task_runner.contract import run_json
     from task_runner.state import History
 
-    history = History.open(args.state_dir)
-    run = history.run(args.run_id)
-    if run is None:
-        raise UnresolvedReferenceError(
-            f"no run {args.run_id!r} in the run history {history.path}",
-            hint="see `task-runner runs list` for run ids",
-        )
+    run = run_json(History.open(args.state_dir), args.run_id)
     if args.output == "json":
         out(dump_json(run))
         return 0
