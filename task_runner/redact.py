@@ -18,17 +18,36 @@ redacted everywhere::
     REDACTOR.add(os.environ["PROCORE_CLIENT_SECRET"], source="PROCORE_CLIENT_SECRET")
     print(REDACTOR.redact(text))
     line = json.dumps(REDACTOR.redact_json_value(item))
+
+**Lifetimes.** A long-lived process (the scheduler, a Celery worker) must not collect the
+secrets of every run it ever made: each value lives as long as what it belongs to.
+
+* Inside ``with REDACTOR.scope():`` (one per run: the scheduler and workers open it, and
+  the executor runs tasks in the opening thread's context) :meth:`Redactor.add` puts
+  values in the run's scope; they are masked everywhere while the run is active and
+  forgotten when it ends.
+* ``add(token, expires_at=t)`` keeps a value until the wall time ``t`` (access tokens:
+  a token cache shared by runs registers each token until it expires).
+* Any other ``add`` is for the process's lifetime (a connection's client secret).
+
+Adding is O(1) amortised (dictionary inserts); the matcher is rebuilt once, on the first
+use after a change, from the values alive then: redaction costs what the live secrets
+cost, not what the process has seen.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import functools
 import json
 import logging
+import math
 import re
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -41,6 +60,7 @@ __all__ = [
     "SENSITIVE_HEADERS",
     "RedactingLogFilter",
     "Redactor",
+    "SecretScope",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,17 +89,17 @@ _JSON_SCALAR_KEYS = (int, float, bool, type(None))
 
 @dataclass(frozen=True)
 class _Registry:
-    """One immutable snapshot of the registered secrets; replaced whole on every ``add``,
-    so a reader that takes ``self._registry`` once sees a consistent set without a lock."""
+    """One immutable snapshot of the live secrets, rebuilt after a change, so that a
+    reader that takes ``self._registry`` once sees a consistent set without a lock."""
 
     values: frozenset[str] = frozenset()
-    #: Every form as it appears inside a JSON string, ``ensure_ascii`` on or off.
-    json_forms: frozenset[str] = frozenset()
 
-    def adding(self, forms: set[str]) -> _Registry:
-        new = forms - self.values
-        escaped = {json.dumps(v, ensure_ascii=a)[1:-1] for v in new for a in (False, True)}
-        return _Registry(self.values | new, self.json_forms | escaped)
+    @functools.cached_property
+    def json_forms(self) -> frozenset[str]:
+        """Every form as it appears inside a JSON string, ``ensure_ascii`` on or off."""
+        return frozenset(
+            json.dumps(v, ensure_ascii=a)[1:-1] for v in self.values for a in (False, True)
+        )
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str] | None:
@@ -90,6 +110,30 @@ class _Registry:
         # Longest first, so that a secret containing another is masked whole.
         alternatives = sorted(self.values, key=len, reverse=True)
         return re.compile("|".join(re.escape(v) for v in alternatives))
+
+
+class SecretScope:
+    """The secrets of one run: masked while the scope is open, forgotten when it closes.
+
+    Made by :meth:`Redactor.scope`; ``len(scope)`` is how many forms it holds.
+    """
+
+    def __init__(self, redactor: Redactor, name: str) -> None:
+        self.redactor = redactor
+        self.name = name
+        self.forms: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.forms)
+
+    def __repr__(self) -> str:  # never the values
+        return f"<SecretScope {self.name!r}: {len(self.forms)} forms>"
+
+
+#: The scope ``Redactor.add`` registers into, in this thread or task context.
+_SCOPE: contextvars.ContextVar[SecretScope | None] = contextvars.ContextVar(
+    "task_runner_secret_scope", default=None
+)
 
 
 class Redactor:
@@ -104,19 +148,30 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self._registry = _Registry()
+        # form -> wall time it expires (math.inf: the process's lifetime)
+        self._process: dict[str, float] = {}
+        self._scopes: dict[int, SecretScope] = {}
+        self._version = 0  # bumped on every change; the snapshot records what it saw
+        self._snapshot = _Registry()
+        self._snapshot_version = 0
+        self._next_expiry = math.inf
         # Values only ever warned about (too short to register), and masked keys already
         # reported as colliding: each is reported once.
         self._refused: set[str] = set()
+        self._warned: set[str] = set()
         self._collided: set[str] = set()
         for value in secrets:
             self.add(value)
 
-    def add(self, value: object, *, source: str | None = None) -> None:
-        """Register a secret (and its URL-encoded and base64 forms).
+    def add(
+        self, value: object, *, source: str | None = None, expires_at: float | None = None
+    ) -> None:
+        """Register a secret (and its URL-encoded and base64 forms). O(1) amortised.
 
-        ``source`` (a setting or variable name, never the value) goes into the warning
-        logged once for a secret shorter than :data:`SAFE_SECRET_LENGTH`.
+        Where it lives: until ``expires_at`` (Unix seconds) when given; else in the
+        current :meth:`scope` (a run's) when one is open in this context; else for the
+        process's lifetime. ``source`` (a setting or variable name, never the value) goes
+        into the warning logged once for a secret shorter than :data:`SAFE_SECRET_LENGTH`.
         """
         if not isinstance(value, str) or not value or value == MASK:
             return  # MASK: a stand-in for a secret not set (validate, --dry-run)
@@ -125,11 +180,23 @@ class Redactor:
             return
         forms = {value, quote(value, safe=""), quote_plus(value)}
         forms.add(base64.b64encode(value.encode()).decode().rstrip("="))
+        scope = _SCOPE.get()
         with self._lock:
-            if forms <= self._registry.values:
+            if expires_at is not None:
+                changed = self._keep_until(forms, expires_at)
+            elif scope is not None and scope.redactor is self and id(scope) in self._scopes:
+                changed = not forms <= scope.forms and not self._forever(forms)
+                scope.forms |= forms
+            else:
+                changed = self._keep_until(forms, math.inf)
+            if not changed:
                 return
-            self._registry = self._registry.adding(forms)
-        if len(value) < SAFE_SECRET_LENGTH:
+            self._version += 1
+            # Once per value, not once per run that registers it again.
+            warn = len(value) < SAFE_SECRET_LENGTH and value not in self._warned
+            if warn:
+                self._warned.add(value)
+        if warn:
             log.warning(
                 "a secret of %d characters%s is shorter than %d: it is masked inside every "
                 "string written, so ordinary text that contains it (an id, a file name) is "
@@ -138,6 +205,81 @@ class Redactor:
                 _from(source),
                 SAFE_SECRET_LENGTH,
             )
+
+    def _forever(self, forms: set[str]) -> bool:
+        return all(self._process.get(f) == math.inf for f in forms)
+
+    def _keep_until(self, forms: set[str], expires_at: float) -> bool:
+        """Keep ``forms`` until ``expires_at`` (the later one wins); True if that changed
+        what is masked (a new form, or a later expiry)."""
+        changed = False
+        for form in forms:
+            if self._process.get(form, -math.inf) < expires_at:
+                changed = changed or form not in self._process
+                self._process[form] = expires_at
+        if expires_at < self._next_expiry:
+            self._next_expiry = expires_at
+        return changed
+
+    @contextlib.contextmanager
+    def scope(self, name: str = "run") -> Iterator[SecretScope]:
+        """Open a run's scope: values added in this context (and in contexts copied from
+        it) until the block ends are masked while it is open, then forgotten.
+
+        Nested calls share the outer scope (a scheduler's run scope wraps the service's).
+        Example::
+
+            with REDACTOR.scope(run_id):
+                run_workflow(...)
+                log.info(REDACTOR.redact(summary))  # still masked here
+        """
+        current = _SCOPE.get()
+        if current is not None and current.redactor is self and id(current) in self._scopes:
+            yield current
+            return
+        scope = SecretScope(self, name)
+        with self._lock:
+            self._scopes[id(scope)] = scope
+        token = _SCOPE.set(scope)
+        try:
+            yield scope
+        finally:
+            _SCOPE.reset(token)
+            with self._lock:
+                self._scopes.pop(id(scope), None)
+                if scope.forms:
+                    self._version += 1
+
+    def live_count(self) -> int:
+        """How many forms are masked now (process, unexpired, and open scopes)."""
+        return len(self._registry.values)
+
+    @property
+    def _registry(self) -> _Registry:
+        """The snapshot of the live secrets, rebuilt when something changed or expired."""
+        snapshot = self._snapshot
+        if self._snapshot_version == self._version and time.time() < self._next_expiry:
+            return snapshot
+        with self._lock:
+            now = time.time()
+            if now >= self._next_expiry:
+                self._expire(now)
+            if self._snapshot_version != self._version:
+                values = set(self._process)
+                for scope in self._scopes.values():
+                    values |= scope.forms
+                self._snapshot = _Registry(frozenset(values))
+                self._snapshot_version = self._version
+            return self._snapshot
+
+    def _expire(self, now: float) -> None:
+        expired = [form for form, until in self._process.items() if until <= now]
+        for form in expired:
+            del self._process[form]
+        finite = [until for until in self._process.values() if until != math.inf]
+        self._next_expiry = min(finite, default=math.inf)
+        if expired:
+            self._version += 1
 
     def _refuse(self, value: str, source: str | None) -> None:
         with self._lock:

@@ -19,7 +19,7 @@ import pytest
 
 from task_runner.emulator import Emulator
 from task_runner.scheduling import SchedulerConfig, WorkflowScheduler, discover
-from task_runner.scheduling.triggers import build_trigger, crontab_weekdays
+from task_runner.scheduling.triggers import build_trigger
 from task_runner.workflow.model import ScheduleSpec
 from tests.runs_support import (
     WINDOW_FILTER,
@@ -65,11 +65,27 @@ def statuses(state_dir: Path, workflow: str | None = None) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("field", "expected"),
-    [("*", "*"), ("1-5", "mon-fri"), ("0", "sun"), ("7", "sun"), ("0-2", "sun,mon-tue")],
+    ("field", "weekdays"),
+    [
+        ("*", {0, 1, 2, 3, 4, 5, 6}),
+        ("1-5", {0, 1, 2, 3, 4}),
+        ("0", {6}),
+        ("7", {6}),
+        ("0-2", {6, 0, 1}),
+        ("sat,sun", {5, 6}),
+    ],
+    ids=["any", "mon-fri", "0-is-sunday", "7-is-sunday", "range-from-sunday", "names"],
 )
-def test_crontab_weekday_numbers_mean_what_they_mean_in_crontab(field: str, expected: str) -> None:
-    assert crontab_weekdays(field) == expected
+def test_crontab_weekday_numbers_mean_what_they_mean_in_crontab(
+    field: str, weekdays: set[int]
+) -> None:
+    trigger = build_trigger(ScheduleSpec(cron=f"0 6 * * {field}"))
+    fire = trigger.get_next_fire_time(None, dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc))
+    seen = set()
+    for _ in range(14):
+        seen.add(fire.weekday())
+        fire = trigger.get_next_fire_time(fire, fire)
+    assert seen == weekdays
 
 
 def test_cron_fires_in_the_workflow_time_zone() -> None:
@@ -300,3 +316,120 @@ def test_via_celery_enqueues_each_run_with_its_scheduled_time(
     assert scheduled_at.utcoffset() == dt.timedelta(0)
     assert calls[1][2] - scheduled_at >= dt.timedelta(seconds=1)
     assert emulator.request_log == []  # nothing ran here
+
+
+# -- operations: misfire policy, SIGHUP, JSON logs ----------------------------------------
+
+
+def _midnight_workflow(tmp_path: Path, misfire: str) -> Path:
+    data = every_workflow("nightly")
+    data["schedule"] = {"cron": "0 0 * * *", "misfire": misfire, "misfire_grace": "1s"}
+    return write_workflow(tmp_path / "wf" / "nightly.yaml", data)
+
+
+def _record_old_run(state: Path, workflow: str, scheduled_at: dt.datetime) -> None:
+    from task_runner.state.history import History
+
+    History.open(state).record_skipped(
+        "old-run", workflow, trigger="schedule", scheduled_at=scheduled_at, reason="test"
+    )
+
+
+def _last_midnight() -> dt.datetime:
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@pytest.mark.parametrize("misfire", ["run_once", "skip"])
+def test_a_run_missed_while_the_scheduler_was_down_follows_the_misfire_policy(
+    tmp_path: Path,
+    emulator: Emulator,
+    caplog: pytest.LogCaptureFixture,
+    misfire: str,
+) -> None:
+    if dt.datetime.now(dt.timezone.utc) - _last_midnight() < dt.timedelta(seconds=5):
+        pytest.skip("too close to midnight UTC for a stable missed time")
+    path = _midnight_workflow(tmp_path, misfire)
+    state = tmp_path / "state"
+    _record_old_run(state, "nightly", _last_midnight() - dt.timedelta(days=3))
+    scheduler = WorkflowScheduler(
+        SchedulerConfig(paths=[str(path)], state_dir=str(state), poll_interval=0.2),
+        emulator=emulator,
+    )
+    with caplog.at_level(logging.INFO, logger="task_runner.scheduling"):
+        scheduler.start()
+        try:
+            if misfire == "run_once":
+                wait_for(lambda: "succeeded" in statuses(state), what="the catch-up run")
+            else:
+                time.sleep(1.0)
+        finally:
+            scheduler.shutdown(grace=5)
+    runs = db_rows(state, "SELECT scheduled_at, status FROM runs WHERE id != 'old-run'")
+    expected = _last_midnight().isoformat().replace("+00:00", "Z")
+    if misfire == "run_once":
+        assert runs == [{"scheduled_at": expected, "status": "succeeded"}]
+        assert "runs once now" in caplog.text
+    else:
+        assert runs == []
+        assert "misfire: skip" in caplog.text
+
+
+def test_a_workflow_new_to_the_state_directory_has_no_catch_up_run(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    path = _midnight_workflow(tmp_path, "run_once")
+    scheduler = WorkflowScheduler(
+        SchedulerConfig(paths=[str(path)], state_dir=str(tmp_path / "state")), emulator=emulator
+    )
+    scheduler.start()
+    try:
+        time.sleep(0.5)
+    finally:
+        scheduler.shutdown(grace=5)
+    assert statuses(tmp_path / "state") == []
+
+
+def test_schedule_reloads_on_sighup_and_logs_each_run_as_json(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    import json
+
+    folder = tmp_path / "wf"
+    write_workflow(folder / "tick.yaml", every_workflow("tick"))
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "task_runner",
+            "--log-format",
+            "json",
+            "schedule",
+            str(folder),
+            "--state-dir",
+            str(state),
+        ],
+        env={**os.environ, **emulator.env()},
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: "succeeded" in statuses(state), what="a run")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 0, stderr
+    records = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    assert all({"ts", "level", "logger", "message"} <= r.keys() for r in records)
+    finished = [r for r in records if r.get("event") == "run_finished"]
+    assert finished and finished[0]["workflow"] == "tick"
+    assert finished[0]["status"] == "succeeded" and isinstance(finished[0]["items"], int)
+    assert finished[0]["next_run"] and finished[0]["run_id"]
+    assert any(r.get("event") == "run_started" for r in records)
+    messages = " ".join(r["message"] for r in records)
+    assert "SIGHUP received" in messages and "schedule unchanged" in messages
+    assert emulator.client_secret not in stderr  # canary: the log shipper gets no secret

@@ -1,11 +1,20 @@
-"""``task-runner schedule PATH...``: the embedded scheduler, until SIGTERM or SIGINT."""
+"""``task-runner schedule PATH...``: the embedded scheduler, until SIGTERM or SIGINT.
+
+``--list`` prints each workflow's schedule and its next five fire times instead; SIGHUP
+reloads the workflow files at once (they are also polled for changes).
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from task_runner.cli.common import add_definitions_option, add_input_option, definitions_dirs
+from task_runner.cli.common import (
+    add_definitions_option,
+    add_input_option,
+    add_output_option,
+    definitions_dirs,
+)
 
 if TYPE_CHECKING:
     from task_runner.scheduling import WorkflowScheduler
@@ -20,9 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Run every workflow file that has a schedule: (cron with a time zone, or "
         "every: 15m) until SIGTERM or SIGINT. At most one run per workflow at a time (a run "
         "due while the previous one runs is skipped and logged); late runs within "
-        "misfire_grace run once; files are reloaded when they change. On SIGTERM/SIGINT, "
-        "running runs get --grace seconds to finish, the rest are recorded as interrupted; "
-        "exit 0.",
+        "misfire_grace run once; runs missed while the scheduler was down follow the "
+        "workflow's misfire policy; files are reloaded when they change and on SIGHUP. "
+        "Several schedulers may share one state directory: each run is executed by one of "
+        "them, the others stand by. On SIGTERM/SIGINT, running runs get --grace seconds to "
+        "finish, the rest are recorded as interrupted; exit 0.",
     )
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help="workflow files, or folders of *.yaml files"
@@ -44,6 +55,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="run in this process (default) or enqueue each run for Celery workers",
     )
     add_emulator_option(parser)
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print each workflow's schedule and its next five fire times (in the "
+        "workflow's time zone), then exit",
+    )
+    add_output_option(parser)
     parser.add_argument(
         "--max-concurrent-runs",
         type=int,
@@ -69,6 +87,8 @@ def handle(args: argparse.Namespace) -> int:
     from task_runner.errors import UsageError
     from task_runner.scheduling import SchedulerConfig, WorkflowScheduler
 
+    if args.list:
+        return _list(args)
     if args.via == "celery" and args.emulator:
         raise UsageError(
             "--emulator works with --via process only",
@@ -92,12 +112,11 @@ def handle(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         emulator = None
         if args.emulator:
-            from task_runner.emulator import Emulator
+            from task_runner.runner.emulated import start_emulator
 
-            emulator = stack.enter_context(Emulator())
-            logging.getLogger("task_runner.scheduling").info(
-                "emulator: Procore emulator on %s", emulator.base_url
-            )
+            # The same emulator as `run --emulator` (photos dated up to now), so windowed
+            # runs find the items they would find there.
+            emulator = stack.enter_context(start_emulator())
         enqueue = None
         if args.via == "celery":
             from task_runner.distributed.dispatch import enqueue_scheduled_run
@@ -110,26 +129,84 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list(args: argparse.Namespace) -> int:
+    """``schedule --list``: every workflow's schedule and next fire times; exit 2 when a
+    file does not load (its errors printed), 0 otherwise."""
+    import datetime as dt
+    from typing import Any
+
+    from task_runner.catalogue import Catalogue
+    from task_runner.cli.common import dump_json, err, out
+    from task_runner.errors import InputError, InputErrors
+    from task_runner.scheduling import discover
+    from task_runner.scheduling.listing import describe_schedule, format_entry
+    from task_runner.workflow import load_workflow
+
+    catalogue = Catalogue.load(definitions_dirs(args))
+    now = dt.datetime.now(dt.timezone.utc)
+    entries: list[dict[str, Any]] = []
+    errors: list[InputError] = []
+    unscheduled: list[str] = []
+    for path in discover(list(args.paths)):
+        try:
+            workflow = load_workflow(path, catalogue=catalogue)
+        except (InputError, InputErrors) as exc:
+            errors.extend(exc.errors if isinstance(exc, InputErrors) else [exc])
+            continue
+        entry = describe_schedule(workflow, now)
+        if entry is None:
+            unscheduled.append(str(path))
+        else:
+            entries.append(entry)
+    if args.output == "json":
+        out(
+            dump_json(
+                {
+                    "schedules": entries,
+                    "unscheduled": unscheduled,
+                    "errors": [e.to_dict() for e in errors],
+                }
+            )
+        )
+    else:
+        for entry in entries:
+            out("\n".join(format_entry(entry)))
+        for name in unscheduled:
+            out(f"{name}: no enabled schedule; not run by the scheduler")
+        for error in errors:
+            err(error.format())
+    return 2 if errors else 0
+
+
 def _run_until_signalled(scheduler: WorkflowScheduler) -> int:
-    """Run until SIGTERM/SIGINT; return how many runs had to be recorded as interrupted."""
+    """Run until SIGTERM/SIGINT (SIGHUP reloads); return how many runs had to be
+    recorded as interrupted."""
     import logging
     import signal
     import threading
 
     stop = threading.Event()
+    reload = threading.Event()
     received: list[str] = []
 
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signal.Signals(signum).name)
         stop.set()
 
+    def on_hangup(_signum: int, _frame: object) -> None:
+        reload.set()  # reloaded by the loop below, not inside the signal handler
+
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     try:
         scheduler.start()
         log = logging.getLogger("task_runner.scheduling")
-        log.info("scheduler started; stop it with SIGTERM or Ctrl-C")
-        while not stop.wait(0.5):
-            pass
+        log.info("scheduler started; stop it with SIGTERM or Ctrl-C, reload with SIGHUP")
+        while not stop.wait(0.2):
+            if reload.is_set():
+                reload.clear()
+                log.info("SIGHUP received: reloading the workflow files")
+                scheduler.reload(force=True)
         log.info(
             "%s received: no new runs; waiting up to %gs for %d running run(s)",
             received[0],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from task_runner.cli.common import (
     add_definitions_option,
@@ -50,4 +51,28 @@ def handle(args: argparse.Namespace) -> int:
             )
         else:
             err(f"ok: {len(files)} workflow file(s) valid")
+        _print_schedules(files, errors, catalogue)
     return 2 if errors else 0
+
+
+def _print_schedules(files: list[Any], errors: list[Any], catalogue: Any) -> None:
+    """For each valid file with a schedule: what it means and its next five fire times
+    in its time zone (stderr, beside the ok line; ``schedule --list --output json`` has
+    them as data)."""
+    import datetime as dt
+
+    from task_runner.errors import TaskRunnerError
+    from task_runner.scheduling.listing import describe_schedule, format_entry
+    from task_runner.workflow import load_workflow
+
+    failed = {str(e.location.file) for e in errors if e.location}
+    now = dt.datetime.now(dt.timezone.utc)
+    for path in files:
+        if str(path) in failed:
+            continue
+        try:
+            entry = describe_schedule(load_workflow(path, catalogue=catalogue), now)
+        except TaskRunnerError:
+            continue  # reported above
+        if entry is not None:
+            err("\n".join(format_entry(entry)))

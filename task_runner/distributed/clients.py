@@ -13,11 +13,9 @@ lives in one place only).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from task_runner.distributed.budget import RedisBudgetStore
 from task_runner.distributed.tokens import RedisLocks, RedisTokenCache, RedisTokenStore
@@ -32,10 +30,11 @@ __all__ = ["budget_namespace", "redis_client_factory"]
 
 
 def budget_namespace(connection: ConnectionConfig) -> str:
-    """A stable, secret-free name for the rate budget ``connection`` spends."""
-    host = urlsplit(connection.base_url).netloc.lower()
-    ident = f"{host}|{connection.auth.client_id or ''}|{connection.auth.type}"
-    return hashlib.sha256(ident.encode()).hexdigest()[:16]
+    """A stable, secret-free name for the rate budget ``connection`` spends (the same
+    connection identity the state directory's shared budget uses)."""
+    from task_runner.state.shared import connection_identity
+
+    return connection_identity(connection)
 
 
 def redis_client_factory(client: redis.Redis) -> Callable[[ConnectionConfig], Client]:

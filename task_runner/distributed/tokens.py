@@ -59,11 +59,11 @@ class RedisTokenCache:
             token = AccessToken(str(data["value"]), data.get("refresh_at"))
         except (ValueError, KeyError, TypeError):
             return None  # unreadable: fetch a new one
-        REDACTOR.add(token.value)
+        _mask(token)
         return token
 
     def set(self, key: str, token: AccessToken) -> None:
-        REDACTOR.add(token.value)
+        _mask(token)
         ttl = UNDATED_TOKEN_TTL
         if token.refresh_at is not None:
             ttl = token.refresh_at - time.time()
@@ -74,6 +74,11 @@ class RedisTokenCache:
 
     def delete(self, key: str) -> None:
         self.client.delete(self._key(key))
+
+
+def _mask(token: AccessToken) -> None:
+    """Mask the token for its lifetime, not the run's (workers serve many runs)."""
+    REDACTOR.add(token.value, expires_at=(token.refresh_at or time.time()) + UNDATED_TOKEN_TTL)
 
 
 class RedisLocks:

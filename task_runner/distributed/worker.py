@@ -125,6 +125,24 @@ def _run(
     client: redis.Redis,
     cancel: threading.Event,
 ) -> dict[str, Any]:
+    # The run's secrets live as long as the run: a worker runs many (task_runner.redact).
+    with REDACTOR.scope(f"run {run_id}"):
+        return _run_scoped(
+            workflow, inputs, run_id, trigger, scheduled_at, content, definitions, client, cancel
+        )
+
+
+def _run_scoped(
+    workflow: str,
+    inputs: Mapping[str, Any],
+    run_id: str,
+    trigger: str,
+    scheduled_at: str | None,
+    content: str | None,
+    definitions: Sequence[str],
+    client: redis.Redis,
+    cancel: threading.Event,
+) -> dict[str, Any]:
     from task_runner.runner.executor import ExecutionOptions
     from task_runner.runner.service import run_workflow_file
 

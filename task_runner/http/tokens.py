@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 import threading
@@ -48,6 +49,7 @@ __all__ = [
     "TokenCache",
     "TokenStore",
     "default_token_store_path",
+    "mask_token",
 ]
 
 #: How long a process waits for another one to finish its refresh before giving up.
@@ -129,6 +131,8 @@ class InMemoryTokenCache:
             return self._tokens.get(key)
 
     def set(self, key: str, token: AccessToken) -> None:
+        # Masked for the token's lifetime, which may outlast the run that fetched it.
+        mask_token(token.value, token.refresh_at)
         with self._lock:
             self._tokens[key] = token
 
@@ -249,9 +253,28 @@ def default_token_store_path(connection: str) -> Path:
     return Path(state) / "tokens" / f"{safe}.json"
 
 
+#: A token stays masked this long (seconds) after its refresh time: it is valid at the
+#: server until its real expiry, at most ``refresh_margin`` later (see ``auth._refresh_at``:
+#: expiry - refresh time = min(margin, expires_in / 2)), so this covers margins up to 10 min.
+TOKEN_MASK_GRACE = 600.0
+
+
+def mask_token(value: str | None, refresh_at: float | None) -> None:
+    """Register an access token with the redactor until ``refresh_at`` plus
+    :data:`TOKEN_MASK_GRACE`; then it is dropped: an expired token is no secret, and a
+    scheduler must not keep them all. Without ``refresh_at`` (the token endpoint gave no
+    ``expires_in``), the token is used until refused, so it is masked like any secret."""
+    # No expiry given: it is used until refused, so for the process's lifetime (not the
+    # run's: the next run takes it from the cache).
+    until = math.inf if refresh_at is None else refresh_at + TOKEN_MASK_GRACE
+    REDACTOR.add(value, expires_at=until)
+
+
 def _register(tokens: StoredTokens) -> None:
+    # The refresh token belongs to the run that reads it (or to the process outside
+    # runs); it is read again, and registered again, whenever it is used.
     REDACTOR.add(tokens.refresh_token)
-    REDACTOR.add(tokens.access_token)
+    mask_token(tokens.access_token, tokens.refresh_at)
 
 
 def _fsync_dir(path: Path) -> None:

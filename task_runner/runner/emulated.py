@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from task_runner.emulator import Emulator
     from task_runner.workflow.model import Workflow
 
-__all__ = ["emulated_connections", "maybe_emulator"]
+__all__ = ["emulated_connections", "maybe_emulator", "start_emulator"]
 
 
 def emulated_connections(workflow: Workflow, emulator: Emulator) -> dict[str, ConnectionConfig]:
@@ -33,8 +33,25 @@ def emulated_connections(workflow: Workflow, emulator: Emulator) -> dict[str, Co
                 client_id=emulator.client_id,
                 client_secret=emulator.client_secret,
             ),
+            # the image files' host: reached without the connection's credentials
+            allowed_hosts=frozenset({emulator.files_host}),
         )
     return overrides
+
+
+@contextlib.contextmanager
+def start_emulator() -> Iterator[Emulator]:
+    """The emulator every ``--emulator`` command starts (``run``, ``schedule``), announced
+    on stderr; stopped on exit.
+
+    Its photos are dated up to now, so that window filters (the last day) find some; a
+    command that started it another way would see a different dataset.
+    """
+    from task_runner.emulator import Emulator
+
+    with Emulator(dataset_end=time.time(), serve_files=True) as emulator:
+        print(f"emulator: Procore emulator on {emulator.base_url}", file=sys.stderr)
+        yield emulator
 
 
 @contextlib.contextmanager
@@ -43,14 +60,8 @@ def maybe_emulator(enabled: bool, workflow: Workflow) -> Iterator[dict[str, Conn
     if not enabled:
         yield {}
         return
-    from task_runner.emulator import Emulator
-
-    # Photos dated up to now, so that window filters (the last day) find some.
-    with Emulator(dataset_end=time.time()) as emulator:
+    with start_emulator() as emulator:
         overrides = emulated_connections(workflow, emulator)
         names = ", ".join(overrides) or "none (no connection has api: procore)"
-        print(
-            f"emulator: Procore emulator on {emulator.base_url}; connections pointed at it: {names}",
-            file=sys.stderr,
-        )
+        print(f"emulator: connections pointed at it: {names}", file=sys.stderr)
         yield overrides

@@ -6,9 +6,21 @@ What ``run``, the scheduler and Celery workers all call, the same way::
     result.status, result.window_start, result.window_end
 
 A run is recorded as ``running`` before anything is sent and gets its final status in one
-transaction at the end; a process killed in between leaves ``running`` behind, which
-``runs list`` shows. A run id that the history already records as succeeded is not run
-again (a redelivered Celery message): its recorded result is returned.
+transaction at the end; a process killed in between leaves ``running`` behind, which the
+next ``run`` or ``schedule`` marks ``abandoned`` (:mod:`task_runner.state.recovery`). A
+run id that the history already records as succeeded is not run again (a redelivered
+Celery message): its recorded result is returned.
+
+**One run of a workflow at a time per state directory.** A run holds the lease
+``run:<workflow>`` (:mod:`task_runner.state.leases`) from before its window is planned
+until its end is recorded, so two ``run`` commands started together, or a ``run`` and a
+scheduled run, never get overlapping windows: the second waits (``lease_wait`` seconds)
+and then plans its window from the first one's success, or gives up with
+:class:`WorkflowBusyError`. Celery runs use their Redis lease instead.
+
+**Shared clients.** Runs with a history use :func:`~task_runner.state.shared.
+shared_client_factory` unless the options bring a client factory: one token cache and
+one rate budget per connection identity for the whole machine.
 """
 
 from __future__ import annotations
@@ -22,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from task_runner.errors import TaskRunnerError
+from task_runner.errors import RunError, TaskRunnerError
 from task_runner.runner.executor import ExecutionOptions, execute
 from task_runner.runner.result import RunResult
 from task_runner.runner.windows import plan_run, utcnow
@@ -32,11 +44,29 @@ if TYPE_CHECKING:
     from task_runner.state.history import History
     from task_runner.workflow.model import Workflow
 
-__all__ = ["recorded_success", "run_workflow", "run_workflow_file"]
+__all__ = [
+    "RUN_LEASE_TTL",
+    "WorkflowBusyError",
+    "recorded_success",
+    "run_workflow",
+    "run_workflow_file",
+]
 
 log = logging.getLogger("task_runner.runner")
 
 TRIGGERS = ("manual", "schedule", "celery")
+#: Seconds a dead run's lease outlives it (renewed every third of this while it runs).
+RUN_LEASE_TTL = 30.0
+#: How long ``run`` waits for another run of the same workflow before giving up.
+DEFAULT_LEASE_WAIT = 900.0
+
+
+class WorkflowBusyError(RunError):
+    """Another run of the workflow holds its lease (``holder`` says which process)."""
+
+    def __init__(self, message: str, *, holder: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.holder = holder
 
 
 def run_workflow_file(
@@ -63,6 +93,7 @@ def run_workflow_file(
     """
     from task_runner.runner.emulated import maybe_emulator
     from task_runner.state.history import History
+    from task_runner.state.recovery import output_roots, recover
     from task_runner.workflow import load_workflow
 
     history = History.open(state_dir) if record else None
@@ -70,6 +101,8 @@ def run_workflow_file(
     if done is not None:
         return done
     workflow = load_workflow(path, definitions=definitions, catalogue=catalogue)
+    if history is not None:
+        recover(history, output_roots(workflow))
     options = options or ExecutionOptions()
     with maybe_emulator(emulator, workflow) as overrides:
         if overrides:
@@ -100,8 +133,14 @@ def run_workflow(
     run_id: str | None = None,
     cancel: threading.Event | None = None,
     now: Callable[[], dt.datetime] = utcnow,
+    lease_wait: float = DEFAULT_LEASE_WAIT,
 ) -> RunResult:
-    """Run a loaded workflow once, its window and record kept in ``history``."""
+    """Run a loaded workflow once, its window and record kept in ``history``.
+
+    With a ``history`` (and not for Celery), the run first takes the workflow's lease,
+    waiting up to ``lease_wait`` seconds for a run already holding it; raises
+    :class:`WorkflowBusyError` (exit code 1, nothing sent) when it stays taken.
+    """
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {TRIGGERS}, not {trigger!r}")
     done = recorded_success(history, run_id)
@@ -110,6 +149,48 @@ def run_workflow(
     options = options or ExecutionOptions()
     if cancel is not None:
         options = replace(options, cancel=cancel)
+    if history is None or trigger == "celery":
+        return _run_once(workflow, inputs, options, history, trigger, scheduled_at, run_id, now)
+    from task_runner.state.leases import Leases
+    from task_runner.state.shared import shared_client_factory
+    from task_runner.workflow.prepare import new_run_id
+
+    if options.client_factory is None:
+        options = replace(options, client_factory=shared_client_factory(history.path.parent))
+    run_id = run_id or new_run_id()
+    lease = Leases(history.path).lease(f"run:{workflow.name}", ttl=RUN_LEASE_TTL, note=run_id)
+
+    def waiting(holder: Any) -> None:
+        log.warning(
+            "%s: waiting up to %gs for %s to finish, so that the windows do not overlap",
+            workflow.name,
+            lease_wait,
+            holder.describe(),
+        )
+
+    holder = lease.acquire(wait=lease_wait, on_wait=waiting)
+    if holder is not None:
+        raise WorkflowBusyError(
+            f"workflow {workflow.name!r} is already running ({holder.describe()}); "
+            "this run did not start, so that their windows do not overlap",
+            holder=holder.describe(),
+            hint="wait for that run to end (`task-runner runs list`), then run again",
+        )
+    with lease.renewing():
+        return _run_once(workflow, inputs, options, history, trigger, scheduled_at, run_id, now)
+
+
+def _run_once(
+    workflow: Workflow,
+    inputs: Mapping[str, Any],
+    options: ExecutionOptions,
+    history: History | None,
+    trigger: str,
+    scheduled_at: dt.datetime | None,
+    run_id: str | None,
+    now: Callable[[], dt.datetime],
+) -> RunResult:
+    """Plan the window, record the start, execute, record the end."""
     run = plan_run(
         workflow.name,
         workflow.window,

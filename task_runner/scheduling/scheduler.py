@@ -5,13 +5,25 @@ Policies (what ``task-runner schedule`` promises):
 - **One active run per workflow file.** When a run is due while the previous one still
   runs, the new one is skipped, logged, and recorded as ``skipped`` (APScheduler's
   ``max_instances=1`` plus an explicit check, so a reloaded job cannot overlap either).
-- **Misfires and downtime.** A run that is late by more than the workflow's
-  ``misfire_grace`` (default 5 min) is dropped and logged; several missed fire times
-  are coalesced into one run. The window arithmetic makes that run cover everything since
-  the last success, so nothing is lost by coalescing.
+- **Misfires and downtime.** A run up to ``misfire_grace`` late (default 5 min) runs as
+  if on time. Fire times missed by more (the machine slept, the scheduler was down:
+  found from the last fire time the history records) follow ``schedule.misfire``:
+  ``run_once`` (default) runs once, at once, for the latest of them; ``skip`` logs them
+  and waits for the next fire time. Several missed fire times are always coalesced into
+  one run; the window arithmetic makes it cover everything since the last success.
+- **Several schedulers, one state directory.** Each fire time is claimed in the state
+  database (:meth:`~task_runner.state.leases.Leases.claim_slot`) before it runs; a
+  scheduler that finds it claimed logs that it is standing by. A run of the workflow
+  still active elsewhere (a ``run`` command) makes the scheduled run ``skipped``.
+- **Secrets per run.** Each run has its own redaction scope (:meth:`~task_runner.redact.
+  Redactor.scope`), so the scheduler does not collect every run's secrets; tokens live
+  in the shared token cache until they expire.
+- **Start-up.** Runs left ``running`` by a killed process become ``abandoned``, and
+  orphaned temp files in the state directory are removed.
 - **Jitter.** ``schedule.jitter`` delays each run by a random 0..jitter seconds.
 - **Reloading.** Workflow files are polled (mtime and size) every ``poll_interval``
-  seconds; new files are scheduled, changed ones replace their job, deleted ones stop.
+  seconds, and all are read again on :meth:`WorkflowScheduler.reload` ``(force=True)``
+  (SIGHUP); new files are scheduled, changed ones replace their job, deleted ones stop.
   A file that no longer loads is logged with its located errors and its previous version
   keeps running.
 - **Stopping.** :meth:`WorkflowScheduler.shutdown` stops scheduling, waits up to
@@ -30,8 +42,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +158,11 @@ class WorkflowScheduler:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._stopping = threading.Event()
+        from task_runner.state.leases import Leases
+
+        self.leases = Leases(self.history.path)
+        #: Who claims fire times: this scheduler, distinct from any other process's.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.scheduler = BackgroundScheduler(
             executors={
                 "default": ThreadPoolExecutor(1),
@@ -156,11 +176,18 @@ class WorkflowScheduler:
     def start(self) -> None:
         from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 
+        from task_runner.state.recovery import recover
+
+        recover(self.history)
         if self.catalogue is None:
             from task_runner.catalogue import Catalogue
 
             self.catalogue = Catalogue.load(self.config.definitions)
         self.reload()
+        from task_runner.state.recovery import output_roots, sweep_temp_files
+
+        roots = {r for e in self.entries.values() if e.workflow for r in output_roots(e.workflow)}
+        sweep_temp_files(sorted(roots))
         self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
         self.scheduler.add_job(
@@ -217,10 +244,14 @@ class WorkflowScheduler:
 
     # -- workflow files -------------------------------------------------------------------
 
-    def reload(self) -> None:
-        """Schedule new files, replace changed ones, drop deleted ones."""
+    def reload(self, force: bool = False) -> None:
+        """Schedule new files, replace changed ones, drop deleted ones; ``force`` reads
+        every file again, changed or not (SIGHUP)."""
         if self._stopping.is_set():
             return
+        if force:
+            for entry in self.entries.values():
+                entry.signature = None if entry.workflow is None else (-1, -1)
         files = {str(p.resolve()): p for p in discover(self.config.paths)}
         for key in [k for k in self.entries if k not in files]:
             entry = self.entries.pop(key)
@@ -231,7 +262,7 @@ class WorkflowScheduler:
             entry = self.entries.setdefault(key, _Entry(path))
             if signature is None or signature == entry.signature:
                 continue
-            first = entry.signature is None
+            first = entry.signature is None or entry.workflow is None
             entry.signature = signature
             self._load(key, entry, first=first)
 
@@ -267,6 +298,8 @@ class WorkflowScheduler:
             return
         if spec != entry.schedule:
             self._schedule(key, workflow, spec)
+            if entry.schedule is None:
+                self._catch_up(key, workflow, spec)
             entry.schedule = spec
         elif not first:
             log.info("%s: reloaded %s (schedule unchanged)", entry.path, workflow.name)
@@ -281,7 +314,10 @@ class WorkflowScheduler:
     def _schedule(self, key: str, workflow: Workflow, spec: ScheduleSpec) -> None:
         from task_runner.scheduling.triggers import build_trigger, describe
 
-        self.scheduler.add_job(
+        # run_once: a late fire time runs however late (once: coalesced); skip: only
+        # within the grace.
+        grace = None if spec.misfire == "run_once" else max(1, int(spec.misfire_grace))
+        job = self.scheduler.add_job(
             self._fire,
             build_trigger(spec, phase_key=workflow.name),
             args=[key],
@@ -290,10 +326,73 @@ class WorkflowScheduler:
             executor="runs",
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=max(1, int(spec.misfire_grace)),
+            misfire_grace_time=grace,
             replace_existing=True,
         )
-        log.info("%s: scheduled %s, %s", self.entries[key].path, workflow.name, describe(spec))
+        log.info(
+            "%s: scheduled %s, %s, misfire %s; next run at %s",
+            self.entries[key].path,
+            workflow.name,
+            describe(spec),
+            spec.misfire,
+            _when(self._next_time(job, spec, workflow.name)),
+        )
+
+    def _next_time(self, job: Any, spec: ScheduleSpec, name: str) -> dt.datetime | None:
+        """The job's next fire time in the schedule's zone (before the scheduler starts,
+        from the trigger itself)."""
+        from zoneinfo import ZoneInfo
+
+        fire = getattr(job, "next_run_time", None)
+        if fire is None and job is not None:
+            now = dt.datetime.now(dt.timezone.utc)
+            fire = job.trigger.get_next_fire_time(None, now)
+        return fire.astimezone(ZoneInfo(spec.timezone)) if fire is not None else None
+
+    def _catch_up(self, key: str, workflow: Workflow, spec: ScheduleSpec) -> None:
+        """Fire times missed while no scheduler ran: one run now (``misfire: run_once``)
+        or a log line (``skip``). Needs a fire time recorded before: a workflow new to
+        this state directory starts with its next fire time."""
+        from task_runner.scheduling.triggers import previous_fire
+
+        last = self.history.last_scheduled(workflow.name)
+        if last is None:
+            return
+        now = dt.datetime.now(dt.timezone.utc)
+        missed = previous_fire(spec, now, workflow.name)
+        if missed is None or missed <= last + dt.timedelta(seconds=1):
+            return
+        late = (now - missed).total_seconds()
+        if spec.misfire == "skip" and late > spec.misfire_grace:
+            log.warning(
+                "%s missed its run at %s while no scheduler ran (last run for %s); "
+                "misfire: skip, so the next run comes at its time and its window covers "
+                "the gap",
+                workflow.name,
+                _when(missed),
+                _when(last),
+            )
+            return
+        log.warning(
+            "%s missed its run at %s while no scheduler ran (last run for %s); "
+            "misfire: %s, so it runs once now for that time",
+            workflow.name,
+            _when(missed),
+            _when(last),
+            spec.misfire,
+        )
+        self.scheduler.add_job(
+            self._fire,
+            "date",
+            run_date=now,
+            args=[key],
+            kwargs={"catch_up_for": missed},
+            id=f"{key}#catch-up",
+            name=f"{workflow.name} (catch-up)",
+            executor="runs",
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
 
     def _unschedule(self, key: str) -> None:
         from apscheduler.jobstores.base import JobLookupError
@@ -305,12 +404,37 @@ class WorkflowScheduler:
 
     # -- runs -----------------------------------------------------------------------------
 
-    def _fire(self, key: str, scheduled_at: dt.datetime | None = None) -> None:
+    def _fire(
+        self,
+        key: str,
+        scheduled_at: dt.datetime | None = None,
+        catch_up_for: dt.datetime | None = None,
+    ) -> None:
+        """Run the workflow of ``key`` for its fire time ``scheduled_at`` (or the missed
+        ``catch_up_for``), in a redaction scope of its own."""
+        with REDACTOR.scope(f"scheduled run of {key}"):
+            self._fire_scoped(key, catch_up_for or scheduled_at)
+
+    def _fire_scoped(self, key: str, scheduled_at: dt.datetime | None) -> None:
+        from task_runner.scheduling.triggers import nominal_slot
         from task_runner.workflow.prepare import new_run_id
 
         scheduled_at = (scheduled_at or dt.datetime.now(dt.timezone.utc)).astimezone(
             dt.timezone.utc
         )
+        entry = self.entries.get(key)
+        if entry is not None and entry.workflow is not None and entry.schedule is not None:
+            slot = nominal_slot(entry.schedule, scheduled_at, entry.workflow.name)
+            other = self.leases.claim_slot(entry.workflow.name, slot, self.owner)
+            if other is not None:
+                log.info(
+                    "%s run due at %s: standing by; %s (another scheduler on this state "
+                    "directory) runs it",
+                    entry.workflow.name,
+                    _when(slot),
+                    other,
+                )
+                return
         with self._lock:
             entry = self.entries.get(key)
             if entry is None or entry.workflow is None or self._stopping.is_set():
@@ -342,7 +466,7 @@ class WorkflowScheduler:
         active: _Active,
     ) -> None:
         from task_runner.runner.executor import ExecutionOptions
-        from task_runner.runner.service import run_workflow
+        from task_runner.runner.service import WorkflowBusyError, run_workflow
 
         if self.enqueue is not None:
             task_id = self.enqueue(str(path), inputs, scheduled_at, workflow.name)
@@ -350,6 +474,18 @@ class WorkflowScheduler:
             return
         options = ExecutionOptions(
             max_workers=self.config.max_workers, connection_overrides=overrides
+        )
+        log.info(
+            "%s run %s started for %s",
+            workflow.name,
+            active.run_id,
+            _when(scheduled_at),
+            extra={
+                "event": "run_started",
+                "workflow": workflow.name,
+                "run_id": active.run_id,
+                "scheduled_at": _when(scheduled_at),
+            },
         )
         try:
             result = run_workflow(
@@ -361,7 +497,11 @@ class WorkflowScheduler:
                 scheduled_at=scheduled_at,
                 run_id=active.run_id,
                 cancel=active.cancel,
+                lease_wait=0.0,  # a run active elsewhere: skip this fire time, do not queue
             )
+        except WorkflowBusyError as exc:
+            self._skip_busy(path, workflow.name, scheduled_at, exc.holder)
+            return
         except TaskRunnerError as exc:
             elapsed = time.monotonic() - active.started
             first = exc.format().splitlines()[0]
@@ -373,18 +513,55 @@ class WorkflowScheduler:
                 first,
             )
             return
-        self._log_result(result, time.monotonic() - active.started)
+        self._log_result(result, time.monotonic() - active.started, str(path.resolve()))
 
-    def _log_result(self, result: RunResult, elapsed: float) -> None:
+    def _log_result(self, result: RunResult, elapsed: float, key: str | None = None) -> None:
         line = (
             f"{result.workflow} run {result.run_id} {result.status}: "
             f"{result.item_count} items in {elapsed:.2f}s "
-            f"(window {result.window_start} .. {result.window_end})"
+            f"(window {result.window_start} .. {result.window_end}); "
+            f"next run at {_when(self.next_run(key)) if key else 'unknown'}"
         )
+        extra = {
+            "event": "run_finished",
+            "workflow": result.workflow,
+            "run_id": result.run_id,
+            "status": result.status,
+            "items": result.item_count,
+            "elapsed": round(elapsed, 3),
+            "window_start": result.window_start,
+            "window_end": result.window_end,
+            "next_run": _when(self.next_run(key)) if key else None,
+        }
         if result.error:
-            log.error("%s: %s", line, result.error.splitlines()[0])
+            log.error("%s: %s", line, result.error.splitlines()[0], extra=extra)
         else:
-            log.info("%s", line)
+            log.info("%s", line, extra=extra)
+
+    def next_run(self, key: str) -> dt.datetime | None:
+        """The next fire time of the workflow file ``key`` in its zone, if scheduled."""
+        entry = self.entries.get(key)
+        if entry is None or entry.schedule is None or entry.workflow is None:
+            return None
+        try:
+            job = self.scheduler.get_job(key)
+        except Exception:  # the scheduler is shutting down
+            return None
+        return self._next_time(job, entry.schedule, entry.workflow.name) if job else None
+
+    def _skip_busy(self, path: Path, workflow: str, scheduled_at: dt.datetime, holder: str) -> None:
+        from task_runner.workflow.prepare import new_run_id
+
+        reason = f"skipped: {holder} was still running this workflow"
+        log.warning("%s run due at %s %s", workflow, _when(scheduled_at), reason)
+        self.history.record_skipped(
+            new_run_id(),
+            workflow,
+            trigger="schedule",
+            scheduled_at=scheduled_at,
+            reason=reason,
+            workflow_path=str(path),
+        )
 
     def _skip(
         self, key: str, workflow: str, scheduled_at: dt.datetime | None, previous: str | None
@@ -421,3 +598,10 @@ class WorkflowScheduler:
             name,
             event.scheduled_run_time,
         )
+
+
+def _when(moment: dt.datetime | None) -> str:
+    """A fire time for log lines: ISO 8601 to the second, with its offset."""
+    if moment is None:
+        return "none"
+    return moment.replace(microsecond=0).isoformat()

@@ -48,7 +48,8 @@ __all__ = [
 
 STATE_DIR_ENV = "TASK_RUNNER_STATE_DIR"
 DB_NAME = "state.db"
-RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "skipped")
+#: ``abandoned``: left ``running`` by a process that was killed (see ``state.recovery``).
+RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "skipped", "abandoned")
 BUSY_TIMEOUT_SECONDS = 60.0
 SCHEMA_VERSION = 1
 
@@ -402,6 +403,18 @@ class History:
         end, started = parse_iso(row["window_end"]), parse_iso(row["started_at"])
         assert end is not None and started is not None
         return SuccessRecord(row["id"], end, started)
+
+    def last_scheduled(self, workflow: str) -> dt.datetime | None:
+        """The latest fire time a scheduler ran (or skipped) ``workflow`` for, else None:
+        where a scheduler that was down resumes (``schedule.misfire``)."""
+        if not self.exists():
+            return None
+        with self._session() as conn:
+            row = conn.execute(
+                "SELECT MAX(scheduled_at) FROM runs WHERE workflow = ? AND trigger = 'schedule'",
+                (workflow,),
+            ).fetchone()
+        return parse_iso(row[0]) if row and row[0] else None
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The stored ``RunResult.to_json()`` of a finished run, else None."""

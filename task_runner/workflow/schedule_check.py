@@ -1,76 +1,43 @@
 """Static checks of a ``schedule:``: the cron expression and the time zone.
 
-The scheduler parses cron expressions with APScheduler's ``CronTrigger``; importing it
-costs a fifth of a second (it pulls in asyncio), too much for every ``validate``. So the
-fields and ranges are checked here, and ``task-runner schedule`` reports anything
-APScheduler still refuses.
+One parser for both ``validate`` and the scheduler:
+:class:`task_runner.scheduling.cron.CronExpression` (cronsim, crontab(5) semantics), so
+an expression that validates is one the scheduler runs, with the same meaning. cronsim
+imports in a few milliseconds (APScheduler, which pulls in asyncio, is not imported).
 """
 
 from __future__ import annotations
 
-import re
-
-__all__ = ["cron_error", "timezone_error"]
-
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-#: (name, low, high, names) per field of a five-field cron expression
-_FIELDS = (
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day of month", 1, 31, ()),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 7, _DAYS),
-)
-_PART = re.compile(r"^(?:\*|(?P<a>\w+)(?:-(?P<b>\w+))?)(?:/(?P<step>\d+))?$")
+__all__ = ["MISFIRE_POLICIES", "cron_error", "timezone_error"]
 
 
 def timezone_error(name: str) -> str | None:
     """A message when ``name`` is no IANA time zone, else None."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from task_runner.scheduling.cron import CronExpressionError, zone
 
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {name!r}; use an IANA name such as America/Los_Angeles or UTC"
-    return None
-
-
-def _value(token: str, low: int, names: tuple[str, ...]) -> int | None:
-    if token.isdigit():
-        return int(token)
-    token = token.lower()[:3]
-    if token in names:
-        return names.index(token) + (low if names is _MONTHS else 0)
-    return None
-
-
-def _field_error(text: str, name: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
-    for part in text.split(","):
-        m = _PART.match(part)
-        if not m:
-            return f"{name} field {text!r} is not a cron value (use *, N, N-M, */N or N,M)"
-        if m.group("step") is not None and int(m.group("step")) == 0:
-            return f"{name} field {text!r} has a step of 0"
-        for token in (m.group("a"), m.group("b")):
-            if token is None:
-                continue
-            value = _value(token, low, names)
-            if value is None or not low <= value <= high:
-                return f"{name} {token!r} is out of range {low}-{high}"
+        zone(name)
+    except CronExpressionError as exc:
+        return str(exc)
     return None
 
 
 def cron_error(expression: str, timezone: str = "UTC") -> str | None:
-    """A message when ``expression`` is not a five-field cron expression, else None."""
-    fields = expression.split()
-    if len(fields) != 5:
-        return (
-            f"{expression!r} is not a cron expression: it needs 5 fields "
-            "(minute hour day-of-month month day-of-week)"
-        )
-    for text, (name, low, high, names) in zip(fields, _FIELDS, strict=True):
-        problem = _field_error(text, name, low, high, names)
-        if problem:
-            return f"{expression!r} is not a valid cron expression: {problem}"
+    """A message when ``expression`` is not a crontab(5) expression, else None.
+
+    An unknown ``timezone`` is :func:`timezone_error`'s to report, so the expression is
+    then checked in UTC.
+    """
+    from task_runner.scheduling.cron import CronExpression, CronExpressionError
+
+    if timezone_error(timezone):
+        timezone = "UTC"
+    try:
+        CronExpression.parse(expression, timezone)
+    except CronExpressionError as exc:
+        return str(exc)
     return None
+
+
+#: ``schedule.misfire``: what to do with fire times missed while the scheduler was down.
+MISFIRE_POLICIES = ("run_once", "skip")
