@@ -7,13 +7,25 @@ machine, because absolute times drift on shared machines while ratios mostly do 
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROOT", "Result", "items_workflow", "paired_times", "skipped", "write_file"]
+__all__ = [
+    "ROOT",
+    "Measured",
+    "Result",
+    "items_workflow",
+    "measure_process",
+    "paired_times",
+    "skipped",
+    "write_file",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,3 +122,68 @@ def items_workflow(
     if jsonl is not None:
         lines += ["    output:", f'      jsonl: "{jsonl}"']
     return write_file(path, "\n".join(lines) + "\n")
+
+
+@dataclass
+class Measured:
+    """A finished process: wall and CPU seconds, peak RSS in bytes, exit code."""
+
+    wall: float
+    cpu: float
+    rss: int
+    code: int
+
+
+#: Forks and execs the command given after the result file, waits for it with ``wait4``
+#: and writes ``wall cpu maxrss code`` to the result file. Run with ``python -S`` so it
+#: stays a few MiB: a child's ``ru_maxrss`` counts the memory of the process it was
+#: forked from, so forking the measured command straight from a benchmark process that
+#: holds pages or imported modules would put that process's size under every figure.
+_LAUNCHER = """
+import os, sys, time
+result, args = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(args[0], args)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(result, "w") as out:
+    cpu = usage.ru_utime + usage.ru_stime
+    out.write(f"{wall} {cpu} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
+def measure_process(
+    command: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdout: Path | None = None,
+    stderr: Path | None = None,
+) -> Measured:
+    """Run ``command`` to its end and measure it (see :data:`_LAUNCHER`). Output goes to
+    the files given (files, not pipes: nothing can block on a full pipe)."""
+    with tempfile.TemporaryDirectory(prefix="bench-measure-") as tmp:
+        result = Path(tmp) / "result"
+        out = open(stdout, "wb") if stdout else subprocess.DEVNULL  # noqa: SIM115
+        err = open(stderr, "wb") if stderr else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            subprocess.run(
+                [sys.executable, "-S", "-c", _LAUNCHER, str(result), *command],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=err,
+                check=True,
+            )
+        finally:
+            for handle in (out, err):
+                if not isinstance(handle, int):
+                    handle.close()
+        wall, cpu, rss, code = result.read_text().split()
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
+    return Measured(float(wall), float(cpu), int(rss) * scale, int(code))

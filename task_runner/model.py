@@ -120,6 +120,9 @@ class Pagination:
     mode: Literal["none", "all", "pages"] = "none"
     max_pages: int | None = None
     max_concurrency: int = 4
+    #: No ``max_concurrency`` was set: the pages in flight follow the API instead
+    #: (:mod:`task_runner.http.concurrency`), up to the connection's maximum.
+    adaptive: bool = False
     style: str = "page"
     page_param: str = "page"
     per_page_param: str = "per_page"
@@ -181,6 +184,9 @@ class ConnectionConfig:
     verify: bool | str = True
     rate_limit: RateLimit | None = None
     max_concurrency: int = 4
+    #: No ``max_concurrency`` was set: adaptive page walks may go up to
+    #: :data:`task_runner.http.concurrency.CEILING` requests in flight.
+    adaptive: bool = False
     allowed_hosts: frozenset[str] = frozenset()
     rate_limit_headers: RateLimitHeaders = field(default_factory=RateLimitHeaders)
     max_body_bytes: int | None = None  # the default cap for its tasks' response bodies

@@ -31,6 +31,7 @@ from urllib.parse import urljoin
 from task_runner.errors import HTTPStatusError, task_context
 from task_runner.http.auth import AuthContext, StaticAuth, make_auth
 from task_runner.http.clock import Clock, SystemClock
+from task_runner.http.concurrency import CEILING, AdaptiveConcurrency
 from task_runner.http.exchange import Exchange, SentRequest, WireLog
 from task_runner.http.faults import HostNotAllowedError
 from task_runner.http.paginate import paginate
@@ -115,8 +116,15 @@ class Client:
         self.on_attempt = on_attempt
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
+        #: The most requests in flight on this connection: its ``max_concurrency`` when
+        #: set, else the adaptive window's ceiling (see :mod:`task_runner.http.concurrency`).
+        self.max_concurrency = (
+            max(connection.max_concurrency, CEILING)
+            if connection.adaptive
+            else max(1, connection.max_concurrency)
+        )
         self.transport = transport or RequestsTransport(
-            verify=connection.verify, pool_size=max(1, connection.max_concurrency)
+            verify=connection.verify, pool_size=self.max_concurrency
         )
         self.wire = WireLog(self.transport, self.clock.time, enabled=on_attempt is not None)
         self.auth = make_auth(
@@ -207,6 +215,7 @@ class Client:
                 tally=tally,
                 query=dict(request.query),
                 on_total=lambda n: total.__setitem__(0, n),
+                concurrency=self.window(pagination),
             )
         items = 0
         with _task_scope(request):
@@ -220,6 +229,15 @@ class Client:
             tally.finish()
             for warning in tally.warnings:
                 log.warning("task %s: %s", request.task or request.url, warning)
+
+    def window(self, pagination: Pagination) -> AdaptiveConcurrency | None:
+        """A fresh adaptive window for one walk, or ``None`` when the task fixed its
+        ``max_concurrency`` (a fixed setting always wins)."""
+        if not pagination.adaptive:
+            return None
+        return AdaptiveConcurrency(
+            ceiling=self.max_concurrency, headers=self.connection.rate_limit_headers
+        )
 
     def _page(
         self,

@@ -2,9 +2,13 @@
 
 :class:`JsonlSink` streams items, one JSON line each, to a temp file beside the target
 and renames it into place only on success; on failure the temp file is deleted, so a
-partial file never appears. Memory stays flat in the number of items. Secrets are
-masked in the items' strings before they are serialised (never in the JSON text, which
-would miss escaped secrets and could break the syntax), so every line is valid JSON.
+partial file never appears. Memory stays flat in the number of items. Each page is
+encoded once (:func:`task_runner.jsonfast.lines`: orjson when installed, byte-identical
+output without it) and written with one ``write`` call. Secrets are masked in the items'
+strings before they are serialised (never in the JSON text, which would miss escaped
+secrets and could break the syntax), so every line is valid JSON; a page is first
+searched for any secret with plain substring scans, and only the items where one shows
+are masked and encoded again.
 :func:`drain` empties ``Client.fetch`` into a sink or an in-memory list.
 
 Example::
@@ -19,7 +23,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import itertools
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol
 
+from task_runner import jsonfast
 from task_runner.errors import OutputError
 from task_runner.http.response import Page
 from task_runner.http.retry import Attempt
@@ -47,7 +51,7 @@ class JsonlSink:
         self.path = Path(path)
         self.count = 0
         self.redactor = redactor
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
         self._tmp: str | None = None
 
     def open(self) -> JsonlSink:
@@ -58,7 +62,7 @@ class JsonlSink:
             )
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror}") from None
-        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        self._file = os.fdopen(fd, "wb")
         return self
 
     def write(self, item: Any) -> None:
@@ -82,21 +86,22 @@ class JsonlSink:
             raise OutputError(f"writing {self.path} failed: {exc.strerror}") from None
         self.count += len(items)
 
-    def _encode(self, items: Sequence[Any]) -> str:
+    def _encode(self, items: Sequence[Any]) -> bytes:
         # Nearly every page holds no secret: serialise once, look for any secret's
         # JSON-escaped form in the whole page, and mask only the items where one is.
-        lines = [_dumps(item) for item in items]
-        if not lines:
-            return ""
-        text = "\n".join(lines) + "\n"
-        offsets = self.redactor.json_secret_offsets(text)
+        lines = jsonfast.lines(items)
+        data = b"".join(lines)
+        if not data or not self.redactor:
+            return data
+        offsets = self.redactor.json_secret_offsets(data.decode("utf-8"))
         if not offsets:
-            return text
-        # An escaped form holds no raw newline, so each offset falls inside one line.
-        ends = list(itertools.accumulate(len(line) + 1 for line in lines))
+            return data
+        # An escaped form holds no raw newline, so each offset falls inside one line;
+        # offsets count characters, so the line ends do too.
+        ends = list(itertools.accumulate(len(line.decode("utf-8")) for line in lines))
         for index in {bisect.bisect_right(ends, at) for at in offsets}:
-            lines[index] = _dumps(self.redactor.redact_json_value(items[index]))
-        return "\n".join(lines) + "\n"
+            lines[index] = jsonfast.dumps_line(self.redactor.redact_json_value(items[index]))
+        return b"".join(lines)
 
     def commit(self) -> None:
         """Flush, fsync and rename into place."""
@@ -156,10 +161,6 @@ class DrainResult:
     elapsed: float = 0.0
 
 
-def _dumps(item: Any) -> str:
-    return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
-
-
 def drain(pages: Iterable[Page], sink: JsonlSink | None = None) -> DrainResult:
     """Consume ``pages``: items to ``sink`` when given, else kept in ``result.items``.
 
@@ -214,6 +215,8 @@ def register_sink(name: str) -> Callable[[Callable[[str], Sink]], Callable[[str]
 
 def make_sink(name: str, target: str) -> Sink:
     """The sink ``name`` writing to ``target``; :class:`OutputError` naming the known ones."""
+    if name not in SINKS:
+        _load_sink_kinds()
     try:
         factory = SINKS[name]
     except KeyError:
@@ -225,3 +228,9 @@ def make_sink(name: str, target: str) -> Sink:
 @register_sink("jsonl")
 def _jsonl(target: str) -> Sink:
     return JsonlSink(target)
+
+
+def _load_sink_kinds() -> None:
+    """Register the sinks of :mod:`task_runner.sinks` (duckdb, parquet, csv, dlt) on first
+    use; their libraries are imported only when one of them opens."""
+    import task_runner.sinks  # noqa: F401

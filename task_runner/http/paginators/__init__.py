@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from task_runner.errors import PaginationError, TaskRunnerError
+from task_runner.errors import Interrupted, PaginationError, TaskRunnerError
+from task_runner.http.concurrency import AdaptiveConcurrency
 from task_runner.http.response import Page
 from task_runner.http.tally import Tally
 from task_runner.model import Pagination
@@ -67,6 +68,9 @@ class Hints:
 
     query: Mapping[str, str] = field(default_factory=dict)
     on_total: Callable[[int], None] | None = None
+    #: How many pages may be in flight, when it follows the API instead of a fixed
+    #: ``max_concurrency`` (see :mod:`task_runner.http.concurrency`).
+    concurrency: AdaptiveConcurrency | None = None
 
 
 class Paginator(Protocol):
@@ -104,7 +108,7 @@ def fetch(
     """One page; a failure after its retries becomes a :class:`PaginationError` naming it."""
     try:
         return get(number, url) if query is None else get(number, url, query)
-    except PaginationError:
+    except (PaginationError, Interrupted):  # a cancel is not a page's failure
         raise
     except TaskRunnerError as exc:
         raise PaginationError(

@@ -1,8 +1,9 @@
 """The ``page`` paginator: page numbers, walked by what page 1's headers say.
 
 - **Numbered** (``Total`` known): the pages ``Total`` implies are fetched concurrently
-  (``max_concurrency`` threads, a bounded window so memory stays flat) and yielded in
-  order. The page size is what the server really sends: a server that clamps
+  (``max_concurrency`` threads, or as many as an adaptive window allows, see
+  :mod:`task_runner.http.concurrency`; a bounded window so memory stays flat) and
+  yielded in order. The page size is what the server really sends: a server that clamps
   ``per_page=1000`` to 100 items (with or without ``Per-Page``) is walked at 100. A later
   page whose ``Total`` differs re-plans the walk; an empty page in the middle is not the
   end while ``Total`` says more; when the last planned page is full, or its ``Link``
@@ -25,8 +26,9 @@ import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
+from task_runner.http.concurrency import AdaptiveConcurrency
 from task_runner.http.links import LinkHeaderError, links_by_rel
 from task_runner.http.paginators import (
     GetPage,
@@ -81,6 +83,7 @@ class PagePaginator:
             tally=tally,
             per_page_hint=hints.query.get(pagination.per_page_param),
             on_total=hints.on_total,
+            concurrency=hints.concurrency,
         )
 
 
@@ -103,9 +106,15 @@ def paginate_pages(
     tally: Tally,
     per_page_hint: str | None = None,
     on_total: Callable[[int], None] | None = None,
+    concurrency: AdaptiveConcurrency | None = None,
 ) -> Iterator[Page]:
-    """Yield pages in order, each page's items admitted by ``tally`` (see module docstring)."""
+    """Yield pages in order, each page's items admitted by ``tally`` (see module docstring).
+
+    ``concurrency``: the adaptive window; ``None``: ``pagination.max_concurrency`` fixed.
+    """
     first = fetch(get, 1, None)
+    if concurrency is not None:
+        concurrency.observe(first)
     received = len(first.items)
     links = page_links(first, tally)
     first.items = tally.admit(1, first.items, first.headers)
@@ -134,7 +143,8 @@ def paginate_pages(
     if not walk.within(2):
         tally.capped = capped(walk.limit)
         return
-    yield from _numbered(get, walk, tally, pagination.max_concurrency, on_total)
+    window = concurrency or FixedConcurrency(pagination.max_concurrency)
+    yield from _numbered(get, walk, tally, window, on_total)
 
 
 def _page_size(
@@ -196,11 +206,12 @@ def _numbered(
     get: GetPage,
     walk: _Walk,
     tally: Tally,
-    workers: int,
+    window: Window,
     on_total: Callable[[int], None] | None,
 ) -> Iterator[Page]:
-    """Pages 2.. by number: up to ``walk.planned`` concurrently, past it one at a time."""
-    workers = max(1, workers)
+    """Pages 2.. by number: up to ``walk.planned`` concurrently (as many in flight as
+    ``window.limit`` says, asked again before each request), past it one at a time."""
+    workers = max(1, window.ceiling)
     # One worker: the reading thread fetches each page itself (no pool, no hand-off).
     pending: collections.deque[tuple[int, Future[Page] | None]] = collections.deque()
     pool = (
@@ -210,7 +221,9 @@ def _numbered(
     try:
         while True:
             # Ahead of the reader only within the planned range, the window and max_pages.
-            while following <= walk.planned and len(pending) < workers and walk.within(following):
+            while (
+                following <= walk.planned and len(pending) < window.limit and walk.within(following)
+            ):
                 job = pool.submit(fetch, get, following, None) if pool is not None else None
                 pending.append((following, job))
                 following += 1
@@ -221,6 +234,7 @@ def _numbered(
             number, future = pending.popleft()
             # result() re-raises the page's PaginationError
             page = fetch(get, number, None) if future is None else future.result()
+            window.observe(page)
             received = len(page.items)
             # Links matter only where the walk decides whether to go on (parsed once there).
             links = page_links(page, tally) if number >= walk.planned else None
@@ -251,6 +265,26 @@ def _numbered(
                 future.cancel()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Window(Protocol):
+    """How many pages may be in flight: ``limit`` now, ``ceiling`` at most."""
+
+    @property
+    def limit(self) -> int: ...
+    @property
+    def ceiling(self) -> int: ...
+    def observe(self, page: Page) -> None: ...
+
+
+class FixedConcurrency:
+    """A ``max_concurrency`` the task set: that many in flight, whatever the API says."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = self.ceiling = max(1, limit)
+
+    def observe(self, page: Page) -> None:
+        pass
 
 
 def _replan(
