@@ -2,7 +2,8 @@
 
 The ``paginate`` definition comes from the paginator registry (each paginator's
 ``options``), the ``auth`` definition from the auth-kind registry (each kind's settings
-and required keys), and the ``operations`` definition from the APIs of the built-in
+and required keys), the ``output`` definition from the sink registry (each kind's
+settings, :func:`task_runner.sinks.output_schema`), and the ``operations`` definition from the APIs of the built-in
 catalogue (``task_definitions/``): per API, a ``$ref`` to its generated editor file
 (:mod:`task_runner.catalogue.editor_schema`), which checks a task's ``params`` against
 its operation. So a new paginator, auth kind or API reaches the editor schema with no
@@ -55,11 +56,13 @@ def fragments(apis: Iterable[str] | None = None) -> dict[str, Any]:
     from task_runner.catalogue.editor_schema import OPERATIONS_DEF, operations_schema
     from task_runner.http.auth_kinds import auth_schema
     from task_runner.http.paginators import paginate_schema
+    from task_runner.sinks import output_schema
 
     routed = catalogue_apis() if apis is None else apis
     return {
         "paginate": paginate_schema(),
         "auth": auth_schema(),
+        "output": output_schema(),
         OPERATIONS_DEF: operations_schema(routed),
     }
 

@@ -20,7 +20,10 @@ EXTRA_INPUTS = {"procore_trade_photos.yaml": ["-i", "trade_ids=[101, 102]"]}
 OWN_INPUTS = {"tickets_updated.yaml": ["-i", "project=OPS"]}
 PROCORE_FILES = [p for p in FILES if p.name not in OWN_INPUTS]
 # Tasks that read another task's output cannot be dry-run on their own.
-READS_UPSTREAM = {("procore_trade_photos.yaml", "fetch_photos"): "find_trade_photos"}
+READS_UPSTREAM = {
+    ("procore_trade_photos.yaml", "fetch_photos"): "find_trade_photos",
+    ("procore_photos_to_duckdb.yaml", "download_photos"): "list_photos",
+}
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import argparse
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from task_runner.cli.common import (
     add_definitions_option,
@@ -40,6 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--max-workers", type=int, default=4, metavar="N", help="tasks run at once (default 4)"
     )
     add_state_dir_option(parser)
+    parser.add_argument(
+        "--run-id",
+        metavar="ID",
+        default=None,
+        help="the run's id (default: a new one); run again with the id of an interrupted or "
+        "failed run to resume it: for_each items it finished are not sent again",
+    )
     parser.set_defaults(func=handle)
 
 
@@ -93,10 +100,13 @@ def handle(args: argparse.Namespace) -> int:
     from task_runner.http.progress import TerminalProgress
     from task_runner.runner import ExecutionOptions
     from task_runner.runner.service import run_workflow_file
+    from task_runner.state.history import resolve_state_dir
 
     progress = TerminalProgress(sys.stderr)
     options = ExecutionOptions(
-        max_workers=max(1, args.max_workers), progress=progress if progress.enabled else None
+        max_workers=max(1, args.max_workers),
+        progress=progress if progress.enabled else None,
+        checkpoint_dir=str(resolve_state_dir(args.state_dir) / "fanout"),
     )
     try:
         with graceful_stop() as cancel:
@@ -108,6 +118,7 @@ def handle(args: argparse.Namespace) -> int:
                 emulator=args.emulator,
                 state_dir=args.state_dir,
                 trigger="manual",
+                run_id=args.run_id,
                 cancel=cancel,
             )
     finally:
@@ -132,6 +143,21 @@ def completeness_line(task: TaskResult) -> str:
     return line
 
 
+def fan_out_line(fan_out: Mapping[str, Any]) -> str:
+    """``for_each: 250 item(s): 240 done (30 resumed), 10 failed`` (``first 1 of 250``
+    when test-request ran only the first items)."""
+    ran = int(fan_out.get("items") or 0)
+    total = ran + int(fan_out.get("not_run") or 0)
+    head = f"for_each: {total} item(s)"
+    if fan_out.get("limit") is not None:
+        head = f"for_each: ran the first {ran} of {total} item(s) (--items {fan_out['limit']})"
+    line = f"{head}: {fan_out.get('done', 0)} done"
+    if fan_out.get("resumed"):
+        line += f" ({fan_out['resumed']} resumed from an earlier attempt of this run id)"
+    line += f", {fan_out.get('failed', 0)} failed"
+    return line
+
+
 def print_summary(result: RunResult) -> None:
     """The run's text report: one line per task, its error below it."""
     out(f"run {result.run_id} of {result.workflow}: {result.status}")
@@ -147,7 +173,9 @@ def print_summary(result: RunResult) -> None:
         if task.output:
             line += f"  -> {task.output}"
         out(line)
-        if task.complete is not None:
+        if task.fan_out is not None:
+            out(f"    {fan_out_line(task.fan_out)}")
+        elif task.complete is not None:
             out(f"    {completeness_line(task)}")
         for warning in task.warnings:
             out(f"    warning: {warning}")

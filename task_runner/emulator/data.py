@@ -195,6 +195,8 @@ class Dataset:
         if images < 0:
             raise ValueError("images must be 0 or more")
         self.seed = seed
+        #: Where image files are served (the emulator's second origin, once it started).
+        self.files_origin = "https://storage.procore.invalid"
         self.companies = {
             MAIN_COMPANY_ID: Company(MAIN_COMPANY_ID, "Emulated Builders Inc.", True),
             OTHER_COMPANY_ID: Company(OTHER_COMPANY_ID, "Unconnected Holdings", False),
@@ -348,7 +350,7 @@ class Dataset:
         words = [_WORDS[d.next(len(_WORDS))] for _ in range(d.next(4))]
         has_log = d.chance(40)
         has_gps = d.chance(70)
-        url = f"https://storage.procore.invalid/images/{a.id}/original/{filename}"
+        url = f"{self.files_origin}/images/{a.id}/original/{filename}"
         return {
             "id": a.id,
             "url": url,

@@ -28,6 +28,7 @@ from task_runner.emulator.data import (
     Dataset,
 )
 from task_runner.emulator.faults import FaultSpec, parse_faults
+from task_runner.emulator.files import FileHost
 from task_runner.emulator.handler import EmulatorHandler, _json_error, _Reply
 from task_runner.emulator.images import serialize
 from task_runner.emulator.oauth import TokenStore
@@ -102,6 +103,7 @@ class Emulator:
         client_id: str = EMULATOR_CLIENT_ID,
         client_secret: str = EMULATOR_CLIENT_SECRET,
         dataset_end: float | None = None,
+        serve_files: bool = False,
     ) -> None:
         if pagination_headers not in PAGINATION_MODES:
             raise UsageError(
@@ -128,10 +130,17 @@ class Emulator:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # serve_files: a second origin serves the image files, and the image objects'
+        # urls point at it (its port varies, so the data is then not the same each run)
+        self.serve_files = serve_files
+        self.files: FileHost | None = None
 
     # --- lifecycle --------------------------------------------------------------------
 
     def start(self) -> Emulator:
+        if self.serve_files:
+            self.files = FileHost(self, host=self.host).start()
+            self.data.files_origin = self.files.origin
         handler = type("BoundEmulatorHandler", (EmulatorHandler,), {"emulator": self})
         self._server = _Server((self.host, self.port), handler)
         self.port = self._server.server_address[1]
@@ -147,6 +156,9 @@ class Emulator:
 
     def stop(self) -> None:
         self._stopping.set()
+        files, self.files = self.files, None
+        if files is not None:
+            files.stop()
         server, self._server = self._server, None
         if server is None:
             return
@@ -180,6 +192,16 @@ class Emulator:
     @property
     def base_url(self) -> str:
         return f"http://{self.host_port}"
+
+    @property
+    def files_origin(self) -> str:
+        """The origin of the image files (``url`` of the image objects): another host."""
+        return self.data.files_origin
+
+    @property
+    def files_host(self) -> str:
+        """The file host's name, for a connection's ``allowed_hosts``."""
+        return self.files.public_host if self.files is not None else "localhost"
 
     @property
     def token_url(self) -> str:

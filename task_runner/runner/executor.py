@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import threading
@@ -69,6 +70,13 @@ class ExecutionOptions:
     # Where a task's JSONL goes instead of its output.jsonl (None: nowhere); test-request
     # writes beside its recording, never where scheduled runs publish.
     jsonl_path: Callable[[PreparedTask], str | None] | None = None
+    # for_each: run only the first N items of each fan-out (test-request --items N).
+    max_items: int | None = None
+    # for_each: where finished items are checkpointed, so a run id resumes (None: not).
+    checkpoint_dir: str | None = None
+    # False (test-request): sinks other than the JSONL are not written, files are
+    # downloaded and checked but not saved; nothing lands where scheduled runs publish.
+    publish: bool = True
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -105,6 +113,10 @@ def execute(
     finally:
         runner.close()
     status = _run_status(tasks, runner.cancel.is_set())
+    if status == "succeeded":
+        from task_runner.runner.fanout import remove_checkpoints
+
+        remove_checkpoints(options.checkpoint_dir, run.id)
     failed = [n for n, t in tasks.items() if t.status in ("failed", "interrupted")]
     failed = failed or [
         n for n, t in tasks.items() if t.status == "skipped" and not t.skipped_by_condition
@@ -166,8 +178,8 @@ def _prepare_upfront(
     prepared: dict[str, PreparedTask] = {}
     for name in selected:
         task = workflow.tasks[name]
-        if task.references - preset:
-            continue
+        if task.references - preset or task.for_each is not None:
+            continue  # prepared when it runs (per item, for a for_each task)
         try:
             with task_context(name, task.location):
                 prepared[name] = preparer.prepare(name)
@@ -194,6 +206,7 @@ class _Runner:
         self.cancel = options.cancel or threading.Event()
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._started: set[str] = set()  # for_each tasks whose observers heard task_started
 
     def client(self, connection: ConnectionConfig) -> Any:
         with self._lock:
@@ -247,7 +260,10 @@ class _Runner:
                         result.error = "skipped because the run was interrupted"
                         self._notify_finished(name, result)
                     elif all(results[d].status == "succeeded" for d in deps[name]):
-                        running[pool.submit(self.run_task, name, result)] = name
+                        # In this thread's context: secrets a task registers belong to
+                        # the run's redaction scope (task_runner.redact), not the process.
+                        context = contextvars.copy_context()
+                        running[pool.submit(context.run, self.run_task, name, result)] = name
                 if not running:
                     break
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -266,10 +282,15 @@ class _Runner:
                     result.error = f"skipped: its `when` condition is false ({task.when})"
                     self._notify_finished(name, result)
                     return result
-                prepared = self.prepared.get(name) or self.preparer.prepare(name)
-                for observer in self.options.observers:
-                    observer.task_started(name, prepared)
-                self._send(prepared, result)
+                if task.for_each is not None:
+                    from task_runner.runner.fanout import run_fanout
+
+                    run_fanout(self, name, result)
+                else:
+                    prepared = self.prepared.get(name) or self.preparer.prepare(name)
+                    for observer in self.options.observers:
+                        observer.task_started(name, prepared)
+                    self._send(prepared, result)
                 result.status = "succeeded"
         except Interrupted as exc:
             result.status, result.error, result.exit_code = (
@@ -301,9 +322,17 @@ class _Runner:
             observer.task_finished(name, result)
 
     def _send(self, prepared: PreparedTask, result: TaskResult) -> None:
-        from task_runner.http.sink import make_sink
         from task_runner.http.tally import Tally
+        from task_runner.sinks.outputs import TaskOutputs
 
+        outputs = TaskOutputs.open(
+            jsonl=self.jsonl_target(prepared.name, prepared),
+            sinks=self.sinks_of(prepared.name),
+            context=self.sink_context(prepared.name, prepared),
+        )
+        if prepared.files_path is not None:
+            self._send_file(prepared, result, outputs)
+            return
         pagination = self._pagination(prepared)
         windowed = self.workflow.tasks[prepared.name].windowed
         tally = Tally(
@@ -313,21 +342,18 @@ class _Runner:
             previously=self.options.delivered_before.get(prepared.name, frozenset()),
             remember=windowed,
         )
-        pages = self.client(prepared.connection).fetch(
-            prepared.request,
-            retry=prepared.retry,
-            timeout=prepared.timeout,
-            expect=self._expect(prepared, pagination),
-            pagination=pagination,
-            progress=self.options.progress,
-            tally=tally,
-        )
-        choose = self.options.jsonl_path
-        jsonl = choose(prepared) if choose else prepared.output_jsonl
-        sink = make_sink("jsonl", str(jsonl)).open() if jsonl else None
         items: list[Any] = []
         first: Any = None  # its headers (and, alone, its body) are the task's output
         try:
+            pages = self.client(prepared.connection).fetch(
+                prepared.request,
+                retry=prepared.retry,
+                timeout=prepared.timeout,
+                expect=self._expect(prepared, pagination),
+                pagination=pagination,
+                progress=self.options.progress,
+                tally=tally,
+            )
             for page in pages:
                 if self.cancel.is_set():
                     raise Interrupted(f"interrupted after page {page.number}")
@@ -339,9 +365,9 @@ class _Runner:
                 result.attempts.extend(a.to_dict() for a in page.attempts)
                 for observer in self.options.observers:
                     observer.page(prepared.name, prepared, page)
-                if sink is not None:
-                    sink.write_all(page.items)
-                elif self.options.keep_items_in_memory:
+                if outputs:
+                    outputs.write_all(page.items)
+                if "jsonl" not in outputs.kinds and self.options.keep_items_in_memory:
                     items.extend(page.items)
             result.set_tally(tally.summary())
             if tally.mismatches and pagination.on_mismatch == "fail":
@@ -350,16 +376,15 @@ class _Runner:
                     + "; ".join(tally.mismatches),
                     task=prepared.name,
                 )
-            if sink is not None:
-                sink.commit()
-                result.output = str(jsonl)
+            outputs.commit()
             result.delivered = tally.delivered
         except BaseException:
-            if sink is not None:
-                sink.abort()
+            outputs.abort()
             if tally.pages:
                 result.set_tally(tally.summary())
             raise
+        jsonl = self._jsonl_written(prepared.name, outputs, prepared)
+        result.output = jsonl
         result.response = task_output(
             status=result.http_status,
             headers=first.headers if first is not None else {},
@@ -367,9 +392,153 @@ class _Runner:
             pages=result.pages,
             items=items,
             item_count=result.item_count,
-            jsonl=result.output,
+            jsonl=jsonl,
         )
         self._check_expectations(prepared, result)
+
+    # --- outputs: sinks and files (shared with task_runner.runner.fanout) ----------
+
+    def jsonl_target(self, name: str, prepared: PreparedTask | None = None) -> str | None:
+        """Where the task's JSONL goes (test-request: beside its recording), or None."""
+        if prepared is None:
+            task = self.workflow.tasks[name]
+            if not task.output_jsonl:
+                return None
+            prepared = replace_output(self.preparer, name)
+        choose = self.options.jsonl_path
+        target = choose(prepared) if choose else prepared.output_jsonl
+        return str(target) if target else None
+
+    def _jsonl_written(
+        self, name: str, outputs: Any, prepared: PreparedTask | None = None
+    ) -> str | None:
+        return self.jsonl_target(name, prepared) if "jsonl" in outputs.kinds else None
+
+    def sinks_of(self, name: str) -> dict[str, Any]:
+        """The task's sinks besides JSONL, rendered (none unless publishing)."""
+        if not self.options.publish or not self.workflow.tasks[name].sinks:
+            return {}
+        return self.preparer.render_sinks(name)
+
+    def sink_context(self, name: str, prepared: PreparedTask | None = None) -> Any:
+        from task_runner.sinks.outputs import sink_context
+
+        task = self.workflow.tasks[name]
+        key = task.for_each.key if task.for_each is not None and task.files else None
+        if key is None:
+            key = prepared.pagination.key if prepared is not None else task.pagination.key
+        return sink_context(self.workflow, name, self.preparer.run.id, key)
+
+    def finish_output(self, result: TaskResult, items: list[Any], outputs: Any) -> None:
+        """The output of a for_each task: its rows in item order, its sinks' files."""
+        jsonl = self._jsonl_written(result.name, outputs)
+        result.output = jsonl
+        result.response = task_output(
+            status=result.http_status,
+            headers={},
+            first_body=None,
+            pages=result.pages,
+            items=items,
+            item_count=result.item_count,
+            jsonl=jsonl,
+        )
+        result.response["for_each"] = result.fan_out
+        fan_out = result.fan_out or {}
+        # complete: every item ran and none failed (test-request's first N is not)
+        result.complete = not fan_out.get("failed") and not fan_out.get("not_run")
+
+    def send_item(
+        self, prepared: PreparedTask, outcome: Any, *, item_key_field: str, key: Any
+    ) -> None:
+        """One item of a for_each task: its file, or its pages' items, into ``outcome``."""
+        if self.options.observers:
+            with self._lock:
+                if prepared.name not in self._started:  # recordings show the first item's
+                    self._started.add(prepared.name)
+                    for observer in self.options.observers:
+                        observer.task_started(prepared.name, prepared)
+        if prepared.files_path is not None:
+            record, status = self._download(prepared, outcome.attempts)
+            outcome.rows = [{item_key_field: key, **record}]
+            outcome.pages, outcome.http_status = 1, status
+            return
+        from task_runner.http.tally import Tally
+
+        pagination = self._pagination(prepared)
+        # One item's response is not a listing to vouch for, unless it paginates.
+        tally = Tally(
+            key=pagination.key,
+            total_header=pagination.total_header if pagination.enabled else "",
+        )
+        pages = self.client(prepared.connection).fetch(
+            prepared.request,
+            retry=prepared.retry,
+            timeout=prepared.timeout,
+            expect=self._expect(prepared, pagination),
+            pagination=pagination,
+            tally=tally,
+        )
+        for page in pages:
+            outcome.pages += 1
+            outcome.http_status = page.status
+            outcome.rows.extend(page.items)
+            outcome.attempts.extend(a.to_dict() for a in page.attempts)
+            if self.options.observers:
+                with self._lock:
+                    for observer in self.options.observers:
+                        observer.page(prepared.name, prepared, page)
+
+    def _download(self, prepared: PreparedTask, attempts: list[Any]) -> tuple[dict[str, Any], int]:
+        """The task's response streamed into its ``output.files`` path: ``(record, status)``."""
+        from task_runner.sinks.download import stream_to_file
+        from task_runner.sinks.files import safe_path
+
+        spec = self.workflow.tasks[prepared.name].files
+        assert spec is not None and prepared.files_path is not None
+        tried: list[Any] = []
+        try:
+            return stream_to_file(
+                self.client(prepared.connection),
+                prepared.request,
+                safe_path(prepared.files_path, task=prepared.name),
+                retry=prepared.retry,
+                timeout=prepared.timeout,
+                expect=prepared.expect,
+                content_types=spec.content_types,
+                max_bytes=spec.max_bytes,
+                write=self.options.publish,
+                attempts=tried,
+            )
+        finally:
+            attempts.extend(a.to_dict() for a in tried)
+
+    def _send_file(self, prepared: PreparedTask, result: TaskResult, outputs: Any) -> None:
+        """A task (no for_each) whose one response is a file."""
+        try:
+            attempts: list[Any] = []
+            try:
+                record, status = self._download(prepared, attempts)
+            finally:
+                result.attempts.extend(attempts)
+            result.pages, result.item_count, result.http_status = 1, 1, status
+            if outputs:
+                outputs.write_all([record])
+            outputs.commit()
+        except BaseException:
+            outputs.abort()
+            raise
+        jsonl = self._jsonl_written(prepared.name, outputs, prepared)
+        result.output = jsonl
+        result.complete = True
+        result.response = task_output(
+            status=status,
+            headers={},
+            first_body=record,
+            pages=1,
+            items=[record],
+            item_count=1,
+            jsonl=jsonl,
+        )
 
     def _expect(self, prepared: PreparedTask, pagination: Pagination) -> Expect:
         """The task's expectations plus the body its operation promises: a paginated
@@ -409,3 +578,17 @@ class _Runner:
             templates=self.workflow.templates,
             stored_schema=stored,
         )
+
+
+def replace_output(preparer: Preparer, name: str) -> PreparedTask:
+    """A stand-in PreparedTask carrying only the rendered ``output.jsonl`` of ``name``
+    (a for_each task has no one request to prepare)."""
+    task = preparer.workflow.tasks[name]
+    target = preparer.render_output_jsonl(name) if task.output_jsonl else None
+    return _OutputOnly(name=name, output_jsonl=target)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _OutputOnly:
+    name: str
+    output_jsonl: str | None

@@ -73,6 +73,8 @@ class TaskResult:
     warnings: list[str] = field(default_factory=list)
     # Digests of what a windowed task delivered (kept in the history, never printed).
     delivered: set[str] = field(default_factory=set, repr=False)
+    # A for_each task: {items, done, resumed, failed, failed_items[, limit, not_run]}
+    fan_out: dict[str, Any] | None = None
 
     def set_tally(self, summary: Mapping[str, Any]) -> None:
         """Take the counts of a :class:`~task_runner.http.tally.Tally` summary."""
@@ -83,7 +85,7 @@ class TaskResult:
         self.warnings = [str(w) for w in summary.get("warnings") or ()]
 
     def to_json(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "status": self.status,
             "http_status": self.http_status,
             "attempts": len(self.attempts),
@@ -103,6 +105,8 @@ class TaskResult:
             data["recording"] = self.recording
         if self.skipped_by_condition:
             data["skipped_by_condition"] = True
+        if self.fan_out is not None:
+            data["for_each"] = self.fan_out
         return REDACTOR.redact_obj(data)  # type: ignore[no-any-return]
 
     @classmethod
@@ -125,6 +129,7 @@ class TaskResult:
             already_delivered=int(data.get("already_delivered") or 0),
             complete=data.get("complete"),
             warnings=[str(w) for w in data.get("warnings") or ()],
+            fan_out=data.get("for_each"),
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import graphlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,10 @@ from task_runner.formats import FORMAT_CHECKER
 from task_runner.model import Expect, Pagination, RetryPolicy, Timeout
 from task_runner.workflow.limits import excerpt, shorten
 from task_runner.workflow.model import (
+    FAILURE_POLICIES,
     ConnectionSpec,
+    FilesSpec,
+    ForEachSpec,
     InputSpec,
     ScheduleSpec,
     TaskSpec,
@@ -47,13 +51,28 @@ from task_runner.workflow.model import (
     path_text,
 )
 from task_runner.workflow.params import check_literal_params
-from task_runner.workflow.templating import RUN_VARIABLES, TemplateEngine, is_template
-from task_runner.workflow.yaml_loader import LocatedDict, load_yaml_file, locate
+from task_runner.workflow.templating import FILTERS, RUN_VARIABLES, TemplateEngine, is_template
+from task_runner.workflow.yaml_loader import LocatedDict, load_yaml_file, load_yaml_text, locate
 
 if TYPE_CHECKING:
     from task_runner.catalogue import Catalogue
 
-__all__ = ["load_workflow", "workflow_schema_path", "workflow_validator"]
+__all__ = ["filter_extension", "load_workflow", "workflow_schema_path", "workflow_validator"]
+
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")
+
+
+def filter_extension(value: Any) -> str:
+    """The ``extension`` template filter: ``IMG_0001.JPG`` -> ``.jpg``, the file name's
+    extension in lower case, or ``""`` when it has none made of letters and digits, so
+    a value from a response can never add a path separator or ``..`` to a file path
+    (``output.files.path: "photos/{{ item.id }}{{ item.filename | extension }}"``)."""
+    name = str(value or "").replace("\\", "/").rsplit("/", 1)[-1]
+    found = _EXTENSION.search(name)
+    return found.group(0).lower() if found and found.start() > 0 else ""
+
+
+FILTERS.setdefault("extension", filter_extension)
 
 
 def workflow_schema_path() -> Path:
@@ -78,18 +97,21 @@ def load_workflow(
     *,
     catalogue: Catalogue | None = None,
     definitions: Sequence[str] = (),
+    text: str | None = None,
 ) -> Workflow:
     """Load and statically check a workflow file; raise every mistake at once.
 
     The file is read within the limits of :mod:`task_runner.workflow.limits` (its size, and
-    its values with aliases expanded), before anything walks its data.
+    its values with aliases expanded), before anything walks its data. With ``text``, that
+    text is checked as the content of ``path`` and the file is not read (an editor's
+    unsaved buffer; locations still name ``path``).
     """
     if catalogue is None:
         from task_runner.catalogue import Catalogue
 
         catalogue = Catalogue.load(definitions)
     file = str(path)
-    data = load_yaml_file(path)
+    data = load_yaml_file(path) if text is None else load_yaml_text(text, file)
     if not isinstance(data, LocatedDict):
         raise LoadError(
             "a workflow file must be a mapping with name, connections and tasks",
@@ -264,6 +286,7 @@ class _Builder:
                 jitter=parse_duration(raw.get("jitter", 0)),
                 misfire_grace=parse_duration(raw.get("misfire_grace", 300)),
                 enabled=bool(raw.get("enabled", True)),
+                misfire=str(raw.get("misfire", "run_once")),
             )
         except (ValueError, TypeError, AttributeError):
             return None  # reported by the structure check
@@ -273,7 +296,11 @@ class _Builder:
         return spec
 
     def check_schedule(self, spec: ScheduleSpec) -> None:
-        from task_runner.workflow.schedule_check import cron_error, timezone_error
+        from task_runner.workflow.schedule_check import (
+            MISFIRE_POLICIES,
+            cron_error,
+            timezone_error,
+        )
 
         if spec.cron is not None and (problem := cron_error(spec.cron, spec.timezone)):
             self.error(SchemaValidationError, problem, ["schedule", "cron"])
@@ -281,6 +308,12 @@ class _Builder:
             self.error(SchemaValidationError, problem, ["schedule", "timezone"])
         if spec.every is not None and spec.every <= 0:
             self.error(SchemaValidationError, "every must be more than 0s", ["schedule", "every"])
+        if spec.misfire not in MISFIRE_POLICIES:
+            self.error(
+                SchemaValidationError,
+                f"misfire {spec.misfire!r} is not one of {', '.join(MISFIRE_POLICIES)}",
+                ["schedule", "misfire"],
+            )
 
     def build_window(self) -> WindowSpec:
         raw = self.data.get("window")
@@ -326,16 +359,19 @@ class _Builder:
     def check_tasks(self, workflow: Workflow) -> None:
         for name, task in workflow.tasks.items():
             base = ["tasks", name]
-            if task.operation and task.request is not None:
+            kinds = [k for k in ("operation", "request", "url") if task.data.get(k) is not None]
+            if len(kinds) > 1:
                 self.error(
                     SchemaValidationError,
-                    "a task has either `operation` (with `connection` and `params`) or a raw `request`, not both",
+                    "a task has one of `operation` (with `connection` and `params`), a raw "
+                    f"`request` or a plain `url`, not {' and '.join(f'`{k}`' for k in kinds)}",
                     base,
                 )
-            elif not task.operation and task.request is None:
+            elif not kinds:
                 self.error(
                     SchemaValidationError,
-                    "a task needs `operation` (see `task-runner apis search`) or a raw `request`",
+                    "a task needs `operation` (see `task-runner apis search`), a raw `request` "
+                    "or a plain `url`",
                     base,
                     key=True,
                 )
@@ -351,7 +387,10 @@ class _Builder:
                 self.check_operation(workflow, task, base)
             elif task.request is not None:
                 self.check_raw_request(task, base)
-            refs = self.check_templates(task.data, base, task=name, workflow=workflow)
+            elif task.url is not None:
+                self.check_url(task, base)
+            local = ("item", "index") if task.for_each is not None else ()
+            refs = self.check_templates(task.data, base, task=name, workflow=workflow, local=local)
             object.__setattr__(task, "references", frozenset(refs))
             object.__setattr__(task, "windowed", name in self.windowed)
 
@@ -408,6 +447,30 @@ class _Builder:
                 [*base, "request", "url"],
             )
 
+    def check_url(self, task: TaskSpec, base: list[Any]) -> None:
+        """A plain ``url:`` whose host a value decides needs a connection: its origin
+        rule (credentials only to its own origin, other hosts only from ``allowed_hosts``)
+        is what decides where the request may go."""
+        from task_runner.workflow.request_builder import static_origin
+
+        url = task.url
+        if not isinstance(url, str):
+            return
+        if task.connection is None and is_template(url) and static_origin(url) is None:
+            self.error(
+                TemplateError,
+                f"a `url` built from a value needs a `connection` (its allowed_hosts decide "
+                f"where it may go; got {excerpt(url)})",
+                [*base, "url"],
+                hint="add `connection: <name>` and list the file host in its allowed_hosts",
+            )
+        elif not is_template(url) and not url.startswith(("http://", "https://", "/")):
+            self.error(
+                TemplateError,
+                f"`url` must be absolute (https://...) or a path starting with / (got {excerpt(url)})",
+                [*base, "url"],
+            )
+
     def unknown(self, kind: str, name: str, known: list[str], path: list[Any]) -> None:
         hint = did_you_mean(name, known) or (
             f"defined {kind}s: " + ", ".join(known) if known else f"no {kind}s are defined"
@@ -421,21 +484,38 @@ class _Builder:
         *,
         task: str | None,
         workflow: Workflow | None = None,
+        local: tuple[str, ...] = (),
     ) -> set[str]:
-        """Compile every template under ``value``; check what it refers to; return task refs."""
+        """Compile every template under ``value``; check what it refers to; return task refs.
+
+        ``local``: names a template may read besides the namespaces (``item`` and
+        ``index`` in a ``for_each`` task; not in ``for_each`` itself)."""
         found: set[str] = set()
         if isinstance(value, Mapping):
             for k, v in value.items():
-                found |= self.check_templates(v, [*path, k], task=task, workflow=workflow)
+                names = () if k == "for_each" and len(path) == 2 else local
+                found |= self.check_templates(
+                    v, [*path, k], task=task, workflow=workflow, local=names
+                )
         elif isinstance(value, list):
             for i, v in enumerate(value):
-                found |= self.check_templates(v, [*path, i], task=task, workflow=workflow)
+                found |= self.check_templates(
+                    v, [*path, i], task=task, workflow=workflow, local=local
+                )
         elif is_template(value):
-            found |= self.check_template(str(value), path, task=task, workflow=workflow)
+            found |= self.check_template(
+                str(value), path, task=task, workflow=workflow, local=local
+            )
         return found
 
     def check_template(
-        self, source: str, path: list[Any], *, task: str | None, workflow: Workflow | None
+        self,
+        source: str,
+        path: list[Any],
+        *,
+        task: str | None,
+        workflow: Workflow | None,
+        local: tuple[str, ...] = (),
     ) -> set[str]:
         try:
             self.templates.compile(source)
@@ -492,12 +572,17 @@ class _Builder:
                     path,
                     hint=_suggest(name, list(RUN_VARIABLES)),
                 )
+            elif name is None and namespace in local:
+                continue
             elif name is None and namespace not in ("inputs", "env", "secrets", "tasks", "run"):
                 self.error(
                     UnresolvedReferenceError,
                     f"{excerpt(namespace)} is undefined (in template {excerpt(source)})",
                     path,
-                    hint="templates read inputs.X, env.X, secrets.X, tasks.X.output and run.X",
+                    hint="item and index are read in the templates of a task with for_each "
+                    "(not in for_each itself)"
+                    if namespace in ("item", "index")
+                    else "templates read inputs.X, env.X, secrets.X, tasks.X.output and run.X",
                 )
         return found
 
@@ -543,6 +628,7 @@ def _task_spec(
     if isinstance(depends, str):
         depends = (depends,)
     output = task.get("output") or {}
+    sinks = {str(k): v for k, v in output.items() if k not in ("jsonl", "files")}
     return TaskSpec(
         name=name,
         location=location,
@@ -559,19 +645,53 @@ def _task_spec(
         depends_on=tuple(str(d) for d in depends),
         description=str(task.get("description", "")),
         when=task.get("when"),
+        for_each=parse_for_each(task.get("for_each")),
+        url=task.get("url"),
+        files=parse_files(output.get("files")),
+        sinks=sinks,
     )
+
+
+def parse_for_each(raw: Any) -> ForEachSpec | None:
+    """``for_each: "{{ ... }}"`` or ``{items, concurrency, on_failure, max_failures, key}``."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return ForEachSpec(items=raw)
+    policy = str(raw.get("on_failure", "fail_fast"))
+    if policy not in FAILURE_POLICIES:
+        raise ValueError(f"for_each.on_failure must be one of {', '.join(FAILURE_POLICIES)}")
+    most = raw.get("max_failures")
+    concurrency = raw.get("concurrency")
+    return ForEachSpec(
+        items=str(raw["items"]),
+        concurrency=int(concurrency) if concurrency is not None else None,
+        on_failure="continue" if most is not None else policy,
+        max_failures=int(most) if most is not None else None,
+        key=str(raw.get("key", "id")),
+    )
+
+
+def parse_files(raw: Any) -> FilesSpec | None:
+    """``output.files`` as a :class:`FilesSpec` (None when the task writes no files)."""
+    if raw is None:
+        return None
+    from task_runner.sinks.files import files_settings
+
+    return FilesSpec(**files_settings(raw))
 
 
 def parse_paginate(raw: Any) -> Pagination:
     if raw in (None, False):
         return Pagination()
     if raw == "all":
-        return Pagination(mode="all")
+        return Pagination(mode="all", adaptive=True)
     if isinstance(raw, int):
-        return Pagination(mode="pages", max_pages=raw)
+        return Pagination(mode="pages", max_pages=raw, adaptive=True)
     pages = raw.get("pages", "all")
     common: dict[str, Any] = {
         "max_concurrency": int(raw.get("max_concurrency", 4)),
+        "adaptive": "max_concurrency" not in raw,  # issue 15: concurrency follows the API
         "key": raw.get("key", "id"),
         "version": raw.get("version", "updated_at"),
         "on_mismatch": raw.get("on_mismatch", "warn"),

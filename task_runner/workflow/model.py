@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConnectionSpec",
+    "FilesSpec",
+    "ForEachSpec",
     "InputSpec",
     "ScheduleSpec",
     "TaskSpec",
@@ -70,6 +72,9 @@ class ScheduleSpec:
     jitter: float = 0.0
     misfire_grace: float = 300.0
     enabled: bool = True
+    #: Fire times missed by more than ``misfire_grace`` (the scheduler was down):
+    #: ``run_once`` runs once for all of them when it is back, ``skip`` waits for the next.
+    misfire: str = "run_once"
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,42 @@ class WindowSpec:
     overlap: float = 0.0
     max_span: float | None = None
     lag: float = 60.0
+
+
+FAILURE_POLICIES = ("fail_fast", "continue")
+
+
+@dataclass(frozen=True)
+class ForEachSpec:
+    """``for_each:``: run the task once per item of ``items`` (a template that renders a
+    list, or the path of a JSONL file read line by line), at most ``concurrency`` at once.
+
+    ``on_failure``: ``fail_fast`` stops at the first failed item; ``continue`` runs every
+    item and lists the failed ones; ``max_failures`` (implies continue) fails the task
+    once more than that many items failed. ``key`` names the item field that identifies
+    it across runs (a resumed run skips items done under the same run id); items without
+    it are identified by their content.
+    """
+
+    items: str
+    concurrency: int | None = None
+    on_failure: str = "fail_fast"
+    max_failures: int | None = None
+    key: str = "id"
+
+
+@dataclass(frozen=True)
+class FilesSpec:
+    """``output.files``: each response's body written to ``path`` (a template over
+    ``item``, ``index``, ``inputs``, ``run``), relative to the current directory.
+
+    ``content_types``: patterns (``image/*``) the response's ``Content-Type`` must match
+    (default: anything but an HTML page, which is an error page in disguise);
+    ``max_bytes``: the largest body taken (default 512 MiB)."""
+
+    path: str
+    content_types: tuple[str, ...] = ()
+    max_bytes: int = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -105,6 +146,11 @@ class TaskSpec:
     description: str = ""
     when: str | bool | None = None
     windowed: bool = False  # its templates read run.window_start / run.window_end
+    for_each: ForEachSpec | None = None
+    url: str | None = None  # a plain ``url:`` GET (a file's URL from an earlier response)
+    files: FilesSpec | None = None
+    #: ``output:`` sinks other than ``jsonl`` and ``files``: {kind: settings as written}
+    sinks: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def dependencies(self) -> frozenset[str]:

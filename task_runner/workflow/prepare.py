@@ -51,6 +51,7 @@ from task_runner.workflow.params import validate_rendered_params
 from task_runner.workflow.request_builder import (
     build_operation_request,
     build_raw_request,
+    build_url_request,
     url_template,
 )
 from task_runner.workflow.templating import Namespace, SecretsNamespace, is_template
@@ -140,7 +141,8 @@ def new_run_id() -> str:
 @dataclass(frozen=True)
 class ConnectionPatch(ConnectionConfig):
     """Re-point a connection (``--emulator``): its ``base_url``, ``auth`` and ``verify``
-    replace the workflow's; headers, rate limit and concurrency stay as written."""
+    replace the workflow's, its ``allowed_hosts`` join the workflow's (the emulator's
+    file host); headers, rate limit and concurrency stay as written."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,10 @@ class PreparedTask:
     output_jsonl: str | None
     operation_id: str | None
     params: Mapping[str, Any]
+    #: ``output.files.path`` rendered for this item (None: the task writes no files)
+    files_path: str | None = None
+    #: ``output`` sinks besides jsonl and files: {kind: settings, templates rendered}
+    sinks: Mapping[str, Any] = field(default_factory=dict)
 
 
 def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,13 +254,13 @@ class Preparer:
             f"tasks.{task}", {"output": Namespace(f"tasks.{task}.output", output)}
         )
 
-    def _render(self, value: Any, path: list[Any]) -> Any:
+    def _render(self, value: Any, path: list[Any], context: Mapping[str, Any] | None = None) -> Any:
         if isinstance(value, (int, float, bool)) or value is None:
             return value
         if isinstance(value, str) and not is_template(value):
             return value
         try:
-            return self.workflow.templates.render_value(value, self.context)
+            return self.workflow.templates.render_value(value, context or self.context)
         except InputError as exc:
             # Where it went wrong is only worked out when something did (the hot path is lean).
             exc.location = exc.location or locate(self.workflow.data, path)
@@ -309,7 +315,9 @@ class Preparer:
             if rate
             else None,
             max_concurrency=int(data.get("max_concurrency", 4)),
-            allowed_hosts=frozenset(str(h).lower() for h in data.get("allowed_hosts") or ()),
+            adaptive="max_concurrency" not in data,  # issue 15: pages follow the API
+            allowed_hosts=frozenset(str(h).lower() for h in data.get("allowed_hosts") or ())
+            | (patch.allowed_hosts if patch else frozenset()),
             rate_limit_headers=rate_limit_headers(self._profile(data.get("api"))),
             max_body_bytes=int(data["max_body_bytes"]) if data.get("max_body_bytes") else None,
         )
@@ -362,23 +370,67 @@ class Preparer:
             return value.strip().lower() not in ("", "false", "0", "no", "none")
         return bool(value)
 
-    def prepare(self, name: str) -> PreparedTask:
+    def prepare(self, name: str, scope: Mapping[str, Any] | None = None) -> PreparedTask:
         """Render, coerce, validate and build ``name``'s request; raise every mistake at once.
 
-        Everything one task renders (its connection included) shares one template budget
-        (:mod:`task_runner.workflow.render_budget`), so many small bombs add up to one.
+        ``scope``: names templates read besides the run's (``item`` and ``index`` of a
+        ``for_each`` task). Everything one task renders (its connection included) shares
+        one template budget (:mod:`task_runner.workflow.render_budget`), so many small
+        bombs add up to one.
         """
+        task = self.workflow.task(name)
+        if scope is None and task.for_each is not None:
+            scope = self._first_item(name)  # a preview (--dry-run) shows the first item's
         with self.workflow.templates.budget():
-            return self._prepare(name)
+            return self._prepare(name, {**self.context, **scope} if scope else self.context)
 
-    def _prepare(self, name: str) -> PreparedTask:
+    def _first_item(self, name: str) -> dict[str, Any]:
+        from task_runner.runner.fanout import iter_items
+
+        for item in iter_items(self.render_for_each(name), task=name):
+            return {"item": item, "index": 0}
+        raise UsageError(
+            f"task {name!r} has no items to show: its for_each gave an empty list",
+            location=self.workflow.task(name).location,
+        )
+
+    def render_for_each(self, name: str) -> Any:
+        """The rendered ``for_each.items`` of ``name``: a list, or a JSONL file path."""
+        task = self.workflow.task(name)
+        assert task.for_each is not None
+        path: list[Any] = ["tasks", name, "for_each"]
+        if not isinstance(task.data.get("for_each"), str):
+            path.append("items")
+        with self.workflow.templates.budget():
+            return self._render(task.for_each.items, path)
+
+    def render_output_jsonl(self, name: str) -> str | None:
+        """``output.jsonl`` of ``name`` rendered (for_each tasks render it once)."""
+        task = self.workflow.task(name)
+        if not task.output_jsonl:
+            return None
+        with self.workflow.templates.budget():
+            return str(self._render(task.output_jsonl, ["tasks", name, "output", "jsonl"]))
+
+    def render_sinks(self, name: str) -> dict[str, Any]:
+        """``output`` sinks of ``name`` (besides jsonl and files), templates rendered."""
+        task = self.workflow.task(name)
+        base: list[Any] = ["tasks", name, "output"]
+        with self.workflow.templates.budget():
+            return {
+                kind: self._render(settings, [*base, kind]) for kind, settings in task.sinks.items()
+            }
+
+    def _prepare(self, name: str, context: Mapping[str, Any]) -> PreparedTask:
         task = self.workflow.task(name)
         base: list[Any] = ["tasks", name]
         connection = self.connection(task.connection) if task.connection else None
         operation = self.workflow.operation(task)
         if operation is not None:
             assert connection is not None
-            rendered = {k: self._render(v, [*base, "params", k]) for k, v in task.params.items()}
+            rendered = {
+                k: self._render(v, [*base, "params", k], context) for k, v in task.params.items()
+            }
             params = validate_rendered_params(
                 operation,
                 rendered,
@@ -395,19 +447,28 @@ class Preparer:
             except InputError as exc:
                 self._locate_param_error(exc, task)
                 raise
+        elif task.url is not None:
+            url = str(self._render(task.url, [*base, "url"], context))
+            params = {"url": url}
+            request = build_url_request(url, connection, task=name)
         else:
             spec = task.request or {}
             template = dict(spec)
             if isinstance(template.get("url"), str):
                 template["url"] = url_template(template["url"])
-            rendered = self._render(template, [*base, "request"])
+            rendered = self._render(template, [*base, "request"], context)
             params = rendered
             profile = self._profile(connection.api) if connection else None
             arrays = str((profile.query_encoding if profile else {}).get("arrays") or "brackets")
             request = build_raw_request(spec, rendered, connection, task=name, arrays=arrays)
         output = (
-            self._render(task.output_jsonl, [*base, "output", "jsonl"])
+            self._render(task.output_jsonl, [*base, "output", "jsonl"], context)
             if task.output_jsonl
+            else None
+        )
+        files_path = (
+            str(self._render(task.files.path, [*base, "output", "files", "path"], context))
+            if task.files is not None
             else None
         )
         if connection is None:
@@ -429,6 +490,7 @@ class Preparer:
             output_jsonl=output,
             operation_id=task.operation,
             params=params,
+            files_path=files_path,
         )
 
     def _profile(self, api: str | None) -> ApiProfile | None:

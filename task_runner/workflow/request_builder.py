@@ -309,3 +309,39 @@ def build_raw_request(
         task=task,
         connection=connection.name if connection else None,
     )
+
+
+def build_url_request(
+    url: str, connection: ConnectionConfig | None, *, task: str | None = None
+) -> PreparedRequest:
+    """A plain ``url:`` task: GET ``url`` as it is (absolute, or a path joined to the
+    connection's ``base_url``). Where it may go is the connection's origin rule, applied
+    when it is sent (:meth:`task_runner.http.client.Client._target`): credentials only to
+    the connection's own origin, hosts in ``allowed_hosts`` without them, others refused.
+    """
+    text = url.strip()
+    if _FORBIDDEN_IN_HEADER.search(text) or " " in text:
+        raise TemplateError(
+            f"url {text!r} holds spaces or control characters", task=task, path=f"{task}.url"
+        )
+    if text.startswith("/") and not text.startswith("//"):
+        if connection is None:
+            raise TemplateError(
+                f"url {text!r} is a path but the task has no connection",
+                task=task,
+                path=f"{task}.url",
+            )
+        text = join_url(connection.base_url, text)
+    elif not text.startswith(("http://", "https://")):
+        raise TemplateError(
+            f"url {text!r} is neither an http(s) URL nor a path starting with /",
+            task=task,
+            path=f"{task}.url",
+        )
+    return PreparedRequest(
+        method="GET",
+        url=text,
+        headers={"Accept": "*/*"},
+        task=task,
+        connection=connection.name if connection else None,
+    )
