@@ -23,6 +23,7 @@ from task_runner.cli.common import (
 )
 from task_runner.cli.recordings import add_review_options, review
 from task_runner.cli.run import add_emulator_option
+from task_runner.contract.test_request import shown_headers
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,6 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=1,
         metavar="N",
         help="fetch at most N pages (default 1: a test needs only the first page)",
+    )
+    parser.add_argument(
+        "--items",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="a for_each task runs its first N items only (default 1); files and databases "
+        "are checked but not written",
     )
     parser.add_argument(
         "--full", action="store_true", help="print the whole body instead of its start"
@@ -103,7 +112,7 @@ def dry_run(args: argparse.Namespace) -> int:
     from task_runner.recording.store import DEFAULT_ROOT, RecordingStore
     from task_runner.runner.emulated import maybe_emulator
     from task_runner.workflow import load_workflow, resolve_inputs
-    from task_runner.workflow.display import curl_command, request_as_dict, request_lines
+    from task_runner.workflow.display import curl_command, request_lines
 
     workflow = load_workflow(args.workflow, catalogue=Catalogue.load(definitions_dirs(args)))
     workflow.task(args.task)
@@ -121,13 +130,9 @@ def dry_run(args: argparse.Namespace) -> int:
             notify=err,
         )
     if args.output == "json":
-        payload = {
-            "task": args.task,
-            "dry_run": True,
-            "request": request_as_dict(sent),
-            "curl": curl_command(sent),
-        }
-        out(dump_json(payload))
+        from task_runner.contract import dry_run_json
+
+        out(dump_json(dry_run_json(args.task, sent)))
         return 0
     for line in request_lines(sent):
         out(line)
@@ -139,14 +144,12 @@ def dry_run(args: argparse.Namespace) -> int:
 
 # --- sending --------------------------------------------------------------------------
 
-#: Headers worth a glance: pagination, rate limits, what the body is.
-SHOWN_HEADERS = ("total", "per-page", "link", "content-type", "retry-after")
-SHOWN_PREFIXES = ("x-rate-limit-", "x-ratelimit-")
 BODY_LINES = 40
 
 
 def send(args: argparse.Namespace) -> int:
     from task_runner.catalogue import Catalogue
+    from task_runner.cli.run import graceful_stop
     from task_runner.recording.har import to_har, write_har
     from task_runner.recording.session import run_task_once
     from task_runner.recording.store import DEFAULT_ROOT, RecordingStore
@@ -158,7 +161,8 @@ def send(args: argparse.Namespace) -> int:
     resolve_inputs(workflow, inputs)  # input mistakes first (exit 2), before asking anything
     confirm_write(workflow, args.task, yes=args.yes)
     store = RecordingStore(args.record_dir or DEFAULT_ROOT)
-    with maybe_emulator(args.emulator, workflow) as overrides:
+    # Ctrl-C/SIGTERM end a retry or rate-limit wait at once (a second one stops at once)
+    with maybe_emulator(args.emulator, workflow) as overrides, graceful_stop() as cancel:
         outcome = run_task_once(
             workflow,
             args.task,
@@ -166,9 +170,11 @@ def send(args: argparse.Namespace) -> int:
             store=store,
             record=not args.no_record,
             max_pages=args.pages,
+            max_items=args.items,
             connection_overrides=overrides,
             emulated=args.emulator,
             notify=err,
+            cancel=cancel,
         )
     har_path = None
     if args.har and outcome.recording is not None:
@@ -231,25 +237,11 @@ def _stdin_is_tty() -> bool:
 
 
 def json_payload(outcome: TaskOutcome, har_path: Path | None) -> dict[str, object]:
-    """The editor contract: one object with the request, responses and recording path."""
-    recording = outcome.recording or {}
-    result = outcome.result
-    return {
-        "status": result.status,
-        "exit_code": outcome.exit_code,
-        "workflow": recording.get("workflow"),
-        "task": outcome.task,
-        "operation": recording.get("operation"),
-        "http_status": result.http_status,
-        "request": recording.get("request"),
-        "responses": recording.get("responses", []),
-        "attempts": recording.get("attempts", []),
-        "upstream": outcome.upstream,
-        "recording": str(outcome.recording_path) if outcome.recording_path else None,
-        "output": outcome.output,
-        "har": str(har_path) if har_path else None,
-        "error": result.error,
-    }
+    """The editor contract: one object with the request, responses and recording path
+    (:func:`task_runner.contract.outcome_json`)."""
+    from task_runner.contract import outcome_json
+
+    return outcome_json(outcome, har_path)
 
 
 def _stdout_is_tty() -> bool:
@@ -279,9 +271,8 @@ def print_outcome(
         out(_status_line(response, len(responses)))
     if responses:
         first = responses[-1] if not responses[-1].get("accepted", True) else responses[0]
-        for name, value in first.get("headers", {}).items():
-            if name.lower() in SHOWN_HEADERS or name.lower().startswith(SHOWN_PREFIXES):
-                out(f"{name}: {value}")
+        for name, value in shown_headers(first.get("headers", {})).items():
+            out(f"{name}: {value}")
         out("")
         shown = responses if full else [first]
         for response in shown:
@@ -302,6 +293,10 @@ def print_outcome(
         out(f"recorded: {outcome.recording_path}")
     if outcome.task_output is not None:
         out(_output_line(outcome))
+    if outcome.result.fan_out is not None:
+        from task_runner.cli.run import fan_out_line
+
+        out(fan_out_line(outcome.result.fan_out))
 
 
 def _output_line(outcome: TaskOutcome) -> str:

@@ -2,6 +2,9 @@
 
 ``time()`` is wall-clock (compared with ``Retry-After`` dates and ``X-Rate-Limit-Reset``
 Unix seconds); ``monotonic()`` measures elapsed time; ``sleep()`` waits.
+:class:`CancellableClock` makes every wait of a client (retry backoff, ``Retry-After``,
+rate-limit pauses) end as soon as a cancel event is set, raising
+:class:`~task_runner.errors.Interrupted`.
 
 Example::
 
@@ -16,7 +19,7 @@ import threading
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "SystemClock"]
+__all__ = ["CancellableClock", "Clock", "FakeClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -70,3 +73,44 @@ class FakeClock:
         with self._lock:
             self._now += seconds
             self._mono += seconds
+
+
+class CancellableClock:
+    """``clock`` whose ``sleep`` stops when ``cancel`` is set: it raises
+    :class:`~task_runner.errors.Interrupted` instead of waiting on (and before a wait,
+    if the event is already set). With the real clock the wait is ``cancel.wait``, so a
+    30 s ``Retry-After`` ends within moments of the cancel; any other clock (a test's
+    :class:`FakeClock`) sleeps as it does and the event is checked around it.
+
+    Example::
+
+        cancel = threading.Event()
+        client = Client(connection, clock=CancellableClock(SystemClock(), cancel))
+        # from another thread: cancel.set() -> the client's current wait raises Interrupted
+    """
+
+    def __init__(self, clock: Clock, cancel: threading.Event) -> None:
+        self.clock = clock
+        self.cancel = cancel
+
+    def time(self) -> float:
+        return self.clock.time()
+
+    def monotonic(self) -> float:
+        return self.clock.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (s); raises Interrupted when cancelled before or during it."""
+        self._check(seconds)
+        if isinstance(self.clock, SystemClock):
+            if seconds > 0 and self.cancel.wait(seconds):
+                self._check(seconds)
+            return
+        self.clock.sleep(seconds)
+        self._check(seconds)
+
+    def _check(self, seconds: float) -> None:
+        if self.cancel.is_set():
+            from task_runner.errors import Interrupted
+
+            raise Interrupted(f"stopped during a wait of {seconds:.1f}s; nothing more is sent")

@@ -38,6 +38,7 @@ from task_runner.runner.result import task_output
 
 if TYPE_CHECKING:
     from task_runner.http.client import Client
+    from task_runner.http.clock import Clock
     from task_runner.http.retry import Attempt
     from task_runner.runner.result import TaskResult
     from task_runner.workflow.model import Workflow
@@ -60,7 +61,10 @@ class Recorder(TaskObserver):
     Tasks may run concurrently: every attempt names its task.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        """``clock``: the clients' clock (e.g. a :class:`~task_runner.http.clock.CancellableClock`
+        so that a cancel ends their waits); None: the real one."""
+        self.clock = clock
         self._tasks: dict[str, _TaskLog] = {}
         self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()
@@ -74,7 +78,7 @@ class Recorder(TaskObserver):
     def client_factory(self, connection: ConnectionConfig) -> Client:
         from task_runner.http.client import Client
 
-        client = Client(connection, on_attempt=self.attempt)
+        client = Client(connection, on_attempt=self.attempt, clock=self.clock)
         with self._lock:
             self._clients[connection.name] = client
         return client

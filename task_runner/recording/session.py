@@ -23,12 +23,14 @@ Example::
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from task_runner.errors import InputError, InputErrors, RunError, TemplateError
+from task_runner.errors import InputError, InputErrors, Interrupted, RunError, TemplateError
+from task_runner.http.clock import CancellableClock, SystemClock
 from task_runner.model import ConnectionConfig
 from task_runner.recording.recorder import Recorder, preset_output
 from task_runner.recording.store import RecordingStore
@@ -223,14 +225,22 @@ def run_task_once(
     store: RecordingStore,
     record: bool = True,
     max_pages: int | None = 1,
+    max_items: int | None = 1,
     connection_overrides: Mapping[str, ConnectionConfig] | None = None,
     environ: Mapping[str, str] | None = None,
     emulated: bool = False,
     notify: Callable[[str], None] = lambda _: None,
+    cancel: threading.Event | None = None,
 ) -> TaskOutcome:
     """Run ``task`` (and what it needs); raise InputErrors before sending anything.
 
     ``emulated``: ``connection_overrides`` point at the built-in emulator.
+    ``max_items``: a ``for_each`` task runs only its first items (None: all).
+    ``cancel``: set from another thread, it stops the run: a wait in progress (retry
+    backoff, ``Retry-After``, a rate-limit pause) ends at once, no further request or page
+    is sent, and the task's result is ``interrupted`` (its recording is still written);
+    a response being read finishes first, bounded by the task's ``timeout``. A run
+    cancelled while upstream tasks run raises :class:`~task_runner.errors.Interrupted`.
     """
     workflow.task(task)  # an unknown task is an input error, before anything runs
     values = resolve_inputs(workflow, inputs)
@@ -246,7 +256,7 @@ def run_task_once(
         name: {"source": "recording", "recording": str(source)}
         for name, source in upstream_of.sources.items()
     }
-    recorder = Recorder()
+    recorder = Recorder(CancellableClock(SystemClock(), cancel) if cancel is not None else None)
     outputs = _Outputs(store, workflow.name, record)
 
     def options(tasks: list[str], pages: int | None) -> ExecutionOptions:
@@ -260,6 +270,11 @@ def run_task_once(
             max_pages=pages,
             environ=environ,
             jsonl_path=outputs.jsonl_path,
+            # a for_each task runs its first items only; databases and files are not
+            # written where scheduled runs publish
+            max_items=max_items,
+            publish=False,
+            cancel=cancel,
         )
 
     def write(name: str, upstream: Mapping[str, Any]) -> tuple[dict[str, Any] | None, Path | None]:
@@ -279,6 +294,8 @@ def run_task_once(
             upstream[name] = {"source": "ran", "recording": str(written) if written else None}
             if written is not None:
                 notify(f"{name}: recorded {written}")
+            if cancel is not None and cancel.is_set():
+                raise Interrupted(f"cancelled while running {name!r}; {task!r} was not sent")
             if outcome is None or outcome.status != "succeeded" or outcome.response is None:
                 error = outcome.error if outcome else "did not run"
                 raise RunError(f"upstream task {name!r} failed, so {task!r} was not sent: {error}")
