@@ -27,19 +27,26 @@ BENCHMARKS = (
     ("startup", "benchmarks.startup"),
     ("memory", "benchmarks.memory"),
     ("scheduler", "benchmarks.scheduler"),
+    ("soak", "benchmarks.soak"),
     ("celery", "benchmarks.celery_scaling"),
     ("catalogue", "benchmarks.catalogue"),
+    ("throughput", "benchmarks.throughput"),
+    ("lsp", "benchmarks.lsp"),
+    ("fanout", "benchmarks.fanout"),
 )
 
 
-def _run_one(module_name: str, quick: bool) -> tuple[Result, bool]:
+def _run_one(module_name: str, quick: bool) -> tuple[list[Result], bool]:
+    """A benchmark's results: one, or one per goal (``throughput`` judges several)."""
     module = importlib.import_module(module_name)
     try:
-        return module.run(quick), True
+        found = module.run(quick)
+        return (found if isinstance(found, list) else [found]), True
     except Exception as exc:  # report it and keep measuring the others
         traceback.print_exc(file=sys.stderr)
         reason = f"error: {type(exc).__name__}: {exc}"
-        return skipped(module.NAME, module.UNIT, module.GOAL, reason), False
+        goal = getattr(module, "GOAL", "")
+        return [skipped(module.NAME, module.UNIT, goal, reason)], False
 
 
 def machine() -> dict[str, Any]:
@@ -83,6 +90,13 @@ def table(results: list[Result], quick: bool) -> str:
         f"machine: {info['cpus']} CPUs, {info['memory_gib']} GiB, Python {info['python']}, "
         f"{info['platform']}" + ("  (quick smoke run: goals not judged)" if quick else "")
     )
+    # Side-by-side figures behind a result (throughput's contenders), each table once.
+    shown: list[list[str]] = []
+    for r in results:
+        extra_table = r.extra.get("table")
+        if extra_table and extra_table not in shown:
+            shown.append(extra_table)
+            lines += ["", *extra_table]
     return "\n".join(lines)
 
 
@@ -103,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.output == "text":
             print(f"running {name}...", file=sys.stderr, flush=True)
-        result, ran = _run_one(module, args.quick)
-        results.append(result)
+        found, ran = _run_one(module, args.quick)
+        results.extend(found)
         ok = ok and ran
     if args.output == "json":
         payload = {

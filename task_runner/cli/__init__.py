@@ -32,14 +32,23 @@ COMMAND_MODULES = (
     "recordings",
     "submit",
     "emulator",
+    "studio",
+    "lsp",
 )
 
 
-def configure_logging(verbosity: int) -> None:
+def configure_logging(verbosity: int, log_format: str = "text") -> None:
+    """Log to stderr through the redacting filter; ``log_format`` ``json``: one JSON
+    object per line (:mod:`task_runner.cli.logformat`), for log shippers."""
     level = logging.WARNING - 10 * verbosity
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingLogFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        from task_runner.cli.logformat import JsonLogFormatter
+
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("task_runner")
     root.handlers[:] = [handler]
     root.setLevel(max(logging.DEBUG, level))
@@ -57,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"task-runner {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv: debug)"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines on stderr as text (default) or one JSON object each, for log shippers",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -85,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    configure_logging(args.verbose)
+    configure_logging(args.verbose, args.log_format)
     try:
         return int(args.func(args) or 0)
     except TaskRunnerError as exc:
