@@ -21,6 +21,7 @@ from task_runner.distributed.budget import RedisBudgetStore
 from task_runner.distributed.tokens import RedisLocks, RedisTokenCache, RedisTokenStore
 from task_runner.errors import UsageError
 from task_runner.http.client import Client
+from task_runner.http.clock import Clock
 from task_runner.model import ConnectionConfig
 
 if TYPE_CHECKING:
@@ -37,13 +38,14 @@ def budget_namespace(connection: ConnectionConfig) -> str:
     return connection_identity(connection)
 
 
-def redis_client_factory(client: redis.Redis) -> Callable[[ConnectionConfig], Client]:
-    """``ExecutionOptions(client_factory=redis_client_factory(shared_redis()))``."""
+def redis_client_factory(client: redis.Redis) -> Callable[..., Client]:
+    """``ExecutionOptions(client_factory=redis_client_factory(shared_redis()))``;
+    ``build(connection, clock=None) -> Client``."""
     cache = RedisTokenCache(client)
     locks = RedisLocks(client)
     shared_refresh_tokens = _token_store_mode() == "redis"
 
-    def build(connection: ConnectionConfig) -> Client:
+    def build(connection: ConnectionConfig, clock: Clock | None = None) -> Client:
         store = None
         if shared_refresh_tokens and connection.auth.type == "oauth2_refresh_token":
             store = RedisTokenStore(client, budget_namespace(connection), locks=locks)
@@ -53,6 +55,7 @@ def redis_client_factory(client: redis.Redis) -> Callable[[ConnectionConfig], Cl
             locks=locks,
             token_store=store,
             budget_store=RedisBudgetStore(client, namespace=budget_namespace(connection)),
+            clock=clock,
         )
 
     return build

@@ -143,12 +143,15 @@ def _run_scoped(
     client: redis.Redis,
     cancel: threading.Event,
 ) -> dict[str, Any]:
+    from task_runner.http.clock import CancellableClock, SystemClock
     from task_runner.runner.executor import ExecutionOptions
     from task_runner.runner.service import run_workflow_file
 
     try:
         # Inside the try: a bad TASK_RUNNER_TOKEN_STORE is a usage error, not a crash.
-        options = ExecutionOptions(client_factory=redis_client_factory(client))
+        factory = redis_client_factory(client)
+        clock = CancellableClock(SystemClock(), cancel)  # a lost lease ends a wait at once
+        options = ExecutionOptions(client_factory=lambda c: factory(c, clock=clock))
         path = materialise(workflow, content)
         result = run_workflow_file(
             path,

@@ -216,8 +216,10 @@ class _Runner:
                     client = self.options.client_factory(connection)
                 else:
                     from task_runner.http.client import Client
+                    from task_runner.http.clock import CancellableClock, SystemClock
 
-                    client = Client(connection)
+                    # a cancel (Ctrl-C, a lost lease) ends a retry or rate-limit wait at once
+                    client = Client(connection, clock=CancellableClock(SystemClock(), self.cancel))
                 self._clients[connection.name] = client
             return client
 

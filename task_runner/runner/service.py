@@ -156,7 +156,9 @@ def run_workflow(
     from task_runner.workflow.prepare import new_run_id
 
     if options.client_factory is None:
-        options = replace(options, client_factory=shared_client_factory(history.path.parent))
+        options = _shared_clients(options, shared_client_factory(history.path.parent))
+    if options.checkpoint_dir is None:  # for_each items done survive a crash of this run id
+        options = replace(options, checkpoint_dir=str(history.path.parent / "fanout"))
     run_id = run_id or new_run_id()
     lease = Leases(history.path).lease(f"run:{workflow.name}", ttl=RUN_LEASE_TTL, note=run_id)
 
@@ -262,3 +264,18 @@ def _close(history: History | None, run_id: str, status: str, error: str) -> Non
         history.fail_run(run_id, status, error)
     except TaskRunnerError as exc:  # keep the original error, which matters more
         log.error("could not record the end of run %s: %s", run_id, exc.format())
+
+
+def _shared_clients(options: ExecutionOptions, factory: Callable[..., Any]) -> ExecutionOptions:
+    """``options`` whose clients come from ``factory`` (the process's shared token cache
+    and rate budget) with a clock that a cancel interrupts: Ctrl-C or SIGTERM during a
+    30 s ``Retry-After`` ends the run at once instead of waiting it out and retrying."""
+    from task_runner.http.clock import CancellableClock, SystemClock
+
+    cancel = options.cancel or threading.Event()
+    clock = CancellableClock(SystemClock(), cancel)
+
+    def build(connection: Any) -> Any:
+        return factory(connection, clock=clock)
+
+    return replace(options, cancel=cancel, client_factory=build)

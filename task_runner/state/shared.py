@@ -45,6 +45,7 @@ from task_runner.model import ConnectionConfig, RateLimit
 
 if TYPE_CHECKING:
     from task_runner.http.client import Client
+    from task_runner.http.clock import Clock
 
 __all__ = [
     "TOKEN_MASK_GRACE",
@@ -298,7 +299,7 @@ _BUDGET_SCHEMA = (
     "NOT NULL, reset REAL NOT NULL)",
 )
 _DATABASES: dict[Path, _Database] = {}
-_FACTORIES: dict[Path, Callable[[ConnectionConfig], Client]] = {}
+_FACTORIES: dict[Path, Callable[..., Client]] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -312,8 +313,8 @@ def _db_for(path: Path) -> _Database:
 
 def shared_client_factory(
     state_dir: str | os.PathLike[str],
-) -> Callable[[ConnectionConfig], Client]:
-    """``build(connection) -> Client`` whose tokens, token locks and rate budget are the
+) -> Callable[..., Client]:
+    """``build(connection, clock=None) -> Client`` whose tokens, token locks and rate budget are the
     ones every run of this process (one set per ``state_dir``) and every process using
     ``state_dir`` share. Each call of ``build`` makes a new client (its own connection
     pool, closed by the run); what the clients share lives on."""
@@ -328,12 +329,13 @@ def shared_client_factory(
     cache = SqliteTokenCache(folder / "tokens" / "cache.db")
     locks = FileLocks(folder / "tokens" / "locks")
 
-    def build(connection: ConnectionConfig) -> Client:
+    def build(connection: ConnectionConfig, clock: Clock | None = None) -> Client:
         return Client(
             connection,
             token_cache=_CredentialCache(cache, _credential_digest(connection)),
             locks=locks,
             budget_store=SqliteBudgetStore(folder / DB_NAME, connection_identity(connection)),
+            clock=clock,
         )
 
     with _REGISTRY_LOCK:
