@@ -249,3 +249,34 @@ def test_redirect_to_an_allowed_host_is_followed_without_credentials(
     assert len(recorder.headers) == 1
     assert "authorization" not in recorder.headers[0] and "cookie" not in recorder.headers[0]
     assert result.status == "succeeded"  # the other host answered an empty listing
+
+
+def test_a_redirect_to_an_allowed_host_does_not_carry_the_connections_own_headers(
+    emulator: Emulator, tmp_path: Path, recorder: RecordingServer
+) -> None:
+    """Connection headers (a tenant id, Procore-Company-Id) go only to the connection's
+    origin, on redirects as on next links; the task's own headers may follow."""
+    from dataclasses import replace
+
+    out = tmp_path / "out" / "images.jsonl"
+    path = tmp_path / "wf.yaml"
+    path.write_text(workflow_text(out))
+    emulator.set_faults(f"redirect:to={recorder.url}/rest/v1.0/images@1")
+
+    def client(connection: ConnectionConfig) -> Client:
+        allowed = replace(
+            connection,
+            allowed_hosts=frozenset({"127.0.0.2"}),
+            headers={**connection.headers, "X-Tenant": "acme-7"},
+        )
+        return Client(allowed, clock=FakeClock(start=time.time()))
+
+    result = execute(
+        load_workflow(path),
+        {"company_id": emulator.company_id, "project_id": emulator.project_id},
+        options=ExecutionOptions(client_factory=client, environ=emulator.env()),
+    )
+    assert result.status == "succeeded"
+    assert len(recorder.headers) == 1
+    assert "x-tenant" not in recorder.headers[0]
+    assert "authorization" not in recorder.headers[0]

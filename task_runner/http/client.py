@@ -354,6 +354,7 @@ class Client:
             timeout=timeout,
             max_body_bytes=expect.max_body_bytes,
             allowed_hosts=self.hosts,
+            origin_headers=tuple(self.connection.headers),
         )
         self.throttle.observe(raw.status, raw.headers)
         log.debug("%s %s -> %d (%.3fs)", request.method, safe_url(url), raw.status, raw.elapsed)

@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Protocol
@@ -190,6 +190,7 @@ class Transport(Protocol):
         timeout: Timeout,
         max_body_bytes: int | None = None,
         allowed_hosts: frozenset[str] = frozenset(),
+        origin_headers: Collection[str] = (),
     ) -> RawResponse: ...
 
     def close(self) -> None: ...
@@ -305,6 +306,7 @@ class RequestsTransport:
         timeout: Timeout,
         max_body_bytes: int | None = None,
         allowed_hosts: frozenset[str] = frozenset(),
+        origin_headers: Collection[str] = (),
     ) -> RawResponse:
         """Send one request and read its body, following redirects by hand.
 
@@ -312,7 +314,9 @@ class RequestsTransport:
         host changes, but it keeps other headers and follows to ANY host. We follow
         only same-origin redirects with all headers; a redirect to another host is
         followed only when that host is in ``allowed_hosts``, and then without
-        credential headers; any other redirect is refused with a clear error.
+        credential headers nor ``origin_headers`` (names of the connection's own headers,
+        such as ``Procore-Company-Id``, which go only to the connection's origin); any
+        other redirect is refused with a clear error.
 
         The whole call, redirects included, must end within ``timeout.deadline``; each
         body may have at most ``max_body_bytes`` decoded bytes (``None``:
@@ -340,7 +344,10 @@ class RequestsTransport:
                             f"host, {origin(target)[1]}; not followed (add the host to the "
                             "connection's allowed_hosts to follow it without credentials)"
                         )
-                    send_headers = without_credentials(send_headers)
+                    own = {name.lower() for name in origin_headers}
+                    send_headers = without_credentials(
+                        {k: v for k, v in send_headers.items() if k.lower() not in own}
+                    )
                 if raw.status == 303 or (
                     raw.status in (301, 302) and method not in ("GET", "HEAD")
                 ):
