@@ -21,6 +21,7 @@ GOALS = {
     "first-request": "<= 1.2x",
     "memory": "<= 1.2x",
     "scheduler": "<= 1 s",
+    "soak": "<= 1.10x",
     "celery": ">= 1.8x",
     "catalogue": "<= 0.2 s (generate <= 30 s)",
     "throughput-cpu-vs-bare": "<= 1.0x",
@@ -30,6 +31,8 @@ GOALS = {
     "throughput-scale-rss": "<= 1.2x",
     "throughput-vs-dlt": ">= 3x",
     "lsp": "<= 50 ms (start <= 1 s)",
+    "fanout": "<= 1.3x",
+    "duckdb_merge": "<= 2.0x",
 }
 #: Results that run on any machine (the others may be skipped: no Redis, no dlt...).
 ALWAYS = {
@@ -43,6 +46,9 @@ ALWAYS = {
     "throughput-cpu-vs-bare",
     "throughput-scale-rss",
     "lsp",
+    "soak",
+    "fanout",
+    "duckdb_merge",
 }
 
 
