@@ -45,10 +45,12 @@ def image_requests(emulator: Emulator) -> int:
     return len([r for r in emulator.request_log if r.path == "/rest/v1.0/images"])
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_test_request_stops_a_retry_after_wait_on_a_signal(
-    tmp_path: Path, sig: signal.Signals
-) -> None:
+def signal_during_retry_wait(
+    tmp_path: Path, command: list[str], sig: signal.Signals
+) -> tuple[int, int, str]:
+    """Run ``task-runner COMMAND wf.yaml`` against an emulator whose first listing answers
+    429 with ``Retry-After: 30``, send ``sig`` once the client waits; (exit code, listing
+    requests sent, stderr)."""
     with Emulator(faults="429:retry-after=30@1") as em:
         path = tmp_path / "wf.yaml"
         path.write_text(
@@ -60,9 +62,8 @@ def test_test_request_stops_a_retry_after_wait_on_a_signal(
                 out=tmp_path / "images.jsonl",
             )
         )
-        argv = [sys.executable, "-m", "task_runner", "test-request", str(path)]
         child = subprocess.Popen(
-            [*argv, "--task", "list_images", "--record-dir", str(tmp_path / "recordings")],
+            [sys.executable, "-m", "task_runner", command[0], str(path), *command[1:]],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -72,53 +73,34 @@ def test_test_request_stops_a_retry_after_wait_on_a_signal(
         while image_requests(em) < 1:
             if time.monotonic() > deadline:
                 child.kill()
-                pytest.fail("test-request never sent its request")
+                pytest.fail(f"{command[0]} never sent its request")
             time.sleep(0.02)
-        time.sleep(0.2)  # the 429 is in; the client is waiting its 30 s
+        time.sleep(0.3)  # the 429 is in; the client is waiting its 30 s
         child.send_signal(sig)
         # far less than the 30 s wait: the signal ended it instead of waiting it out
         _stdout, stderr = child.communicate(timeout=15)
-        sent = image_requests(em)
-    assert child.returncode == 130, stderr
+        return child.returncode, image_requests(em), stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_test_request_stops_a_retry_after_wait_on_a_signal(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    command = ["test-request", "--task", "list_images", "--record-dir", str(tmp_path / "rec")]
+    code, sent, stderr = signal_during_retry_wait(tmp_path, command, sig)
+    assert code == 130, stderr
     assert sent == 1  # the retry was never sent
     assert "Traceback" not in stderr
     assert "stopped during a wait of 30.0s" in stderr
-    assert list((tmp_path / "recordings").rglob("*.json"))  # the 429 is recorded
+    assert list((tmp_path / "rec").rglob("*.json"))  # the 429 is recorded
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_run_stops_a_retry_after_wait_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
     """`run` builds its clients through the shared factory: its waits end on a signal too."""
-    with Emulator(faults="429:retry-after=30@1") as em:
-        path = tmp_path / "wf.yaml"
-        path.write_text(
-            WORKFLOW.format(
-                base_url=em.base_url,
-                token_url=em.token_url,
-                client_id=em.client_id,
-                client_secret=em.client_secret,
-                out=tmp_path / "images.jsonl",
-            )
-        )
-        argv = [sys.executable, "-m", "task_runner", "run", str(path)]
-        child = subprocess.Popen(
-            [*argv, "--state-dir", str(tmp_path / "state")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "NO_COLOR": "1"},
-        )
-        deadline = time.monotonic() + 30
-        while image_requests(em) < 1:
-            if time.monotonic() > deadline:
-                child.kill()
-                pytest.fail("run never sent its request")
-            time.sleep(0.02)
-        time.sleep(0.3)  # the 429 is in; the client is waiting its 30 s
-        child.send_signal(sig)
-        _stdout, stderr = child.communicate(timeout=15)
-        sent = image_requests(em)
-    assert child.returncode == 130, stderr
+    command = ["run", "--state-dir", str(tmp_path / "state")]
+    code, sent, stderr = signal_during_retry_wait(tmp_path, command, sig)
+    assert code == 130, stderr
     assert sent == 1  # the retry was never sent
     assert "Traceback" not in stderr
     assert not (tmp_path / "images.jsonl").exists()  # nothing half-published
