@@ -199,3 +199,49 @@ def test_apis_and_emulator_error_paths(session: Session) -> None:
     assert bad.returncode == 2
     assert session.call(["validate", "missing.yaml"]).returncode == 2
     assert_clean(session)
+
+
+#: What templates can make of a secret; masking matches text exactly, so each of these
+#: must be registered as a secret in its own right when it is rendered.
+DERIVED_HEADERS = {
+    "X-Upper": "{{ secrets.CANARY | upper }}",
+    "X-Reversed": "{{ secrets.CANARY | reverse }}",
+    "X-Spaced": "{{ secrets.CANARY | list | join(' ') }}",
+    "X-Replaced": "{{ secrets.CANARY | replace('-', '') }}",
+    "X-Tail": "v={{ secrets.CANARY[5:] }}",
+}
+DERIVED = (
+    CANARY.upper(),
+    CANARY[::-1],
+    " ".join(CANARY),
+    CANARY.replace("-", ""),
+    CANARY[5:],
+)
+
+
+def test_values_computed_from_a_secret_are_masked_too(session: Session) -> None:
+    connections = procore_connection_yaml(auth=OAUTH, headers=DERIVED_HEADERS)
+    (session.cwd / "derived.yaml").write_text(
+        procore_workflow_yaml("canary-derived", TASKS, connections=connections)
+    )
+    task = ["test-request", "derived.yaml", "--task", "list_images", *INPUTS]
+    calls = [
+        [*task, "--dry-run"],
+        [*task, "--dry-run", "--output", "json"],
+        [*task, "--har", "derived.har", "--output", "json"],
+        ["run", "derived.yaml", "--output", "json", *INPUTS],
+    ]
+    for args in calls:
+        done = session.call(args)
+        assert done.returncode == 0, (args, done.stderr)
+        if args[0] == "test-request":
+            assert "X-Upper" in done.stdout  # the header is shown, its value masked
+    for args, stdout, stderr in session.outputs:
+        for derived in DERIVED:
+            assert derived not in stdout, (args, derived)
+            assert derived not in stderr, (args, derived)
+    for path in session.cwd.rglob("*"):
+        if path.is_file() and path.suffix != ".yaml":
+            data = path.read_bytes()
+            for derived in DERIVED:
+                assert derived.encode() not in data, (path, derived)

@@ -331,3 +331,42 @@ def test_analyse_gives_references_and_private_attributes_from_one_parse(
     )
     assert engine.analyse(source)[0] == {("inputs", "a"), ("tasks", "t")}
     assert sorted(engine.analyse(source)[1]) == ["__class__", "_x"]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ secrets.KEY | upper }}",
+        "{{ secrets.KEY | lower }}",
+        "{{ secrets.KEY | reverse }}",
+        "{{ secrets.KEY | list | join(' ') }}",
+        "{{ secrets.KEY | replace('-', '') }}",
+        "prefix {{ secrets.KEY[4:] }} suffix",
+        "{{ [secrets.KEY | upper, 'plain-and-long'] }}",
+    ],
+)
+def test_what_a_template_makes_of_a_secret_is_masked(template: str) -> None:
+    from task_runner.workflow.templating import SecretsNamespace, TemplateEngine
+
+    secret = "Sec-ret-9d2f-Canary"
+    with REDACTOR.scope("test") as scope:
+        value = TemplateEngine().render(
+            template, {"secrets": SecretsNamespace({"KEY": secret}, dotenv=None)}
+        )
+        shown = REDACTOR.redact(str(value))
+        assert len(scope) > 0
+    for form in (secret.upper(), secret.lower(), secret[::-1], " ".join(secret), secret[4:]):
+        assert form not in shown
+    assert "***" in shown
+
+
+def test_a_template_that_reads_no_secret_registers_nothing() -> None:
+    from task_runner.redact import REDACTOR
+    from task_runner.workflow.templating import TemplateEngine
+
+    with REDACTOR.scope("test") as scope:
+        assert (
+            TemplateEngine().render("{{ inputs.name | upper }}", {"inputs": {"name": "abcdefghij"}})
+            == "ABCDEFGHIJ"
+        )
+        assert len(scope) == 0

@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import os
 import re
@@ -114,6 +115,30 @@ class PlaceholderSecrets(Mapping[str, str]):
         return 0
 
 
+#: The secrets read by the template being rendered in this context (see
+#: :meth:`CompiledTemplate.__call__`): a rendering that read one has its output registered
+#: as a secret too, so ``{{ secrets.KEY | upper }}`` or ``| reverse`` is masked as well.
+_SECRETS_READ: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "task_runner_secrets_read", default=None
+)
+
+
+def register_derived(value: Any) -> None:
+    """Register every string in ``value`` (a rendered template that read a secret: a
+    string, or the lists and mappings a native expression gives) with the redactor.
+
+    Masking matches the registered text exactly, so a value computed from a secret
+    (upper-cased, reversed, joined, replaced) would otherwise be shown as it is."""
+    if isinstance(value, str):
+        REDACTOR.add(value, source="a template that reads secrets")
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            register_derived(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            register_derived(item)
+
+
 class SecretsNamespace(Mapping[str, str]):
     """``secrets.NAME``: environment variable NAME, else NAME from a ``.env`` file.
 
@@ -139,6 +164,9 @@ class SecretsNamespace(Mapping[str, str]):
         if value is None:
             value = self._file_values()[name]
         REDACTOR.add(value)
+        reads = _SECRETS_READ.get()
+        if reads is not None:
+            reads.append(name)
         return value
 
     def __iter__(self) -> Iterator[str]:
@@ -291,9 +319,16 @@ class CompiledTemplate:
         self.limits = limits or TemplateLimits()
 
     def __call__(self, context: Mapping[str, Any]) -> Any:
-        with budget_scope(self.limits):
-            value = self._fn(seal(context))
-            check_result(value)
+        reads: list[str] = []
+        token = _SECRETS_READ.set(reads)
+        try:
+            with budget_scope(self.limits):
+                value = self._fn(seal(context))
+                check_result(value)
+        finally:
+            _SECRETS_READ.reset(token)
+        if reads:  # whatever it made of a secret is as secret as the secret
+            register_derived(value)
         return value
 
 
