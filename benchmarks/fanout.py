@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import Result, paired_times, write_file
+from benchmarks._common import Result, paired_times, skipped, write_file
 from benchmarks._server import make_item
 
 NAME, UNIT, GOAL = "fanout", "x baseline", "fan-out <= 1.3x aiohttp; merge <= 2x read_json"
@@ -189,20 +189,30 @@ def _merge(quick: bool) -> tuple[float, float, str]:
     return sink_time, bulk_time, detail
 
 
-def run(quick: bool) -> list[Result]:
+def _fan_out_result(quick: bool) -> Result:
+    try:
+        import aiohttp  # noqa: F401  (the contender)
+    except ImportError:
+        reason = "skipped: aiohttp is not installed (pip install 'task-runner[bench]')"
+        return skipped("fanout", "x aiohttp", f"<= {FANOUT_LIMIT}x", reason)
     runner, aio, fan_detail = _fan_out(quick)
+    return Result(
+        "fanout",
+        runner / aio,
+        "x aiohttp",
+        aio,
+        f"<= {FANOUT_LIMIT}x",
+        None if quick else runner / aio <= FANOUT_LIMIT,
+        measured=runner,
+        detail=fan_detail,
+    )
+
+
+def run(quick: bool) -> list[Result]:
+    fan_out = _fan_out_result(quick)
     sink, bulk, merge_detail = _merge(quick)
     return [
-        Result(
-            "fanout",
-            runner / aio,
-            "x aiohttp",
-            aio,
-            f"<= {FANOUT_LIMIT}x",
-            None if quick else runner / aio <= FANOUT_LIMIT,
-            measured=runner,
-            detail=fan_detail,
-        ),
+        fan_out,
         Result(
             "duckdb_merge",
             sink / bulk,

@@ -549,12 +549,33 @@ def test_next_link_carrying_a_secret_to_another_origin_is_refused(
     assert TOKEN not in err
 
 
+SEQUENTIAL = "{pages: all, max_concurrency: 1}"
+
+
+@pytest.mark.parametrize("run", range(5))
+def test_a_listing_that_grows_at_the_front_is_incomplete_in_any_page_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], run: int
+) -> None:
+    """Pages fetched concurrently reach the server in any order; the 7 items inserted
+    before page 1 after it was read are missed whatever the order, and the run says so."""
+    listing = Listing(200, link="none", before_page=_insert_front)
+    with TestServer(listing) as server:
+        wf = write_workflow(tmp_path / "wf.yaml", server.url, per_page=50)
+        assert main(["run", str(wf), "--output", "json"]) == 0
+    task = json.loads(capsys.readouterr().out)["tasks"]["items"]
+    assert task["complete"] is False
+    assert task["total_reported"] == 207
+    assert task["item_count"] < 207
+    assert any("the listing changed during the run" in w for w in task["warnings"])
+
+
 def test_text_summary_says_what_was_vouched_for(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     listing = Listing(200, link="none", before_page=_insert_front)
     with TestServer(listing) as server:
-        wf = write_workflow(tmp_path / "wf.yaml", server.url, per_page=50)
+        # one page at a time: which page the server answers first decides the figures
+        wf = write_workflow(tmp_path / "wf.yaml", server.url, per_page=50, paginate=SEQUENTIAL)
         code = main(["run", str(wf)])
     text = capsys.readouterr().out
     assert code == 0
@@ -571,7 +592,7 @@ def test_runs_show_says_what_the_run_vouched_for(
     listing = Listing(200, link="none", before_page=_insert_front)
     state = str(tmp_path / "state")
     with TestServer(listing) as server:
-        wf = write_workflow(tmp_path / "wf.yaml", server.url, per_page=50)
+        wf = write_workflow(tmp_path / "wf.yaml", server.url, per_page=50, paginate=SEQUENTIAL)
         main(["run", str(wf), "--state-dir", state, "--output", "json"])
     run_id = json.loads(capsys.readouterr().out)["run_id"]
     main(["runs", "show", run_id, "--state-dir", state])
