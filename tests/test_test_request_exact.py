@@ -527,8 +527,10 @@ def test_a_recording_that_does_not_say_where_it_was_made_is_not_used(
 
 
 def test_every_attempt_carries_its_own_page_and_exchanges_under_parallel_reauth() -> None:
-    """Tokens good for 5 calls, pages fetched on 4 threads: every 401, token request and
-    resend lands on the attempt that made it, with its own page's URL and body."""
+    """Tokens good for 8 calls, pages fetched on 4 threads: every 401, token request and
+    resend lands on the attempt that made it, with its own page's URL and body. (With
+    fewer calls than twice the threads, the other threads could use a renewed token up
+    before a slow thread's resend, which then fails as a persistent 401 should.)"""
     from task_runner.http import Client
     from task_runner.http.retry import Attempt
     from task_runner.model import (
@@ -550,7 +552,7 @@ def test_every_attempt_carries_its_own_page_and_exchanges_under_parallel_reauth(
     def token(req: Recorded) -> Reply:
         with lock:
             value = f"tok-{len(calls) + 1}-5e1f"
-            calls[value] = 5
+            calls[value] = 8
         return Reply(200, {"access_token": value, "expires_in": 5400})
 
     def api(req: Recorded) -> Reply:
