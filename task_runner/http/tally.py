@@ -28,13 +28,22 @@ import hashlib
 import json
 import logging
 import threading
+from array import array
+from bisect import bisect_left
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 
-__all__ = ["HeaderCount", "Tally", "delivery_identity", "item_key", "read_count_header"]
+__all__ = [
+    "HeaderCount",
+    "IdentitySet",
+    "Tally",
+    "delivery_identity",
+    "item_key",
+    "read_count_header",
+]
 
 log = logging.getLogger("task_runner.http")
 
@@ -70,10 +79,68 @@ _MISSING = object()
 
 def _identity(value: Any) -> Hashable:
     """``value`` as a set member: an ``int`` or ``str`` as itself (``5`` and ``"5"`` stay
-    apart; no tuple per item, so 100,000 ids cost a few MB), anything else tagged."""
+    apart; no tuple per item, see :class:`IdentitySet`), anything else tagged."""
     if type(value) is int or type(value) is str:
         return value  # type: ignore[no-any-return]
     return (type(value).__name__, value)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+class IdentitySet:
+    """The identities a :class:`Tally` has admitted: exact, and compact for integer ids.
+
+    Integer ids (the common case: Procore's ``id``) that fit in 64 bits are kept as
+    8-byte machine integers in :data:`SHARDS` sorted ``array("q")`` shards, chosen by the
+    id's low bits, so 100,000 ids cost about 0.9 MB instead of the ~7 MB of a ``set`` of
+    ``int`` objects; a lookup is one binary search in a shard of ``n / 4096`` ids, an
+    insert a ``memmove`` within it. Every other identity (strings, floats, ``None``,
+    integers beyond 64 bits, tagged values) goes to an ordinary ``set`` as itself. Both
+    are exact: no digest, no false "duplicate", ever.
+    """
+
+    #: Number of int shards (a power of two; the id's low bits pick one).
+    SHARDS = 4096
+    __slots__ = ("_count", "_other", "_shards")
+
+    def __init__(self) -> None:
+        self._shards: list[array[int] | None] = [None] * self.SHARDS
+        self._other: set[Hashable] = set()
+        self._count = 0
+
+    def add(self, identity: Hashable) -> bool:
+        """Admit ``identity``; ``True`` when it is new, ``False`` when already present."""
+        if type(identity) is int and _INT64_MIN <= identity <= _INT64_MAX:
+            index = identity & (self.SHARDS - 1)
+            shard = self._shards[index]
+            if shard is None:
+                self._shards[index] = array("q", (identity,))
+                self._count += 1
+                return True
+            at = bisect_left(shard, identity)
+            if at < len(shard) and shard[at] == identity:
+                return False
+            shard.insert(at, identity)
+            self._count += 1
+            return True
+        if identity in self._other:
+            return False
+        self._other.add(identity)
+        self._count += 1
+        return True
+
+    def __contains__(self, identity: object) -> bool:
+        if type(identity) is int and _INT64_MIN <= identity <= _INT64_MAX:
+            shard = self._shards[identity & (self.SHARDS - 1)]
+            if shard is None:
+                return False
+            at = bisect_left(shard, identity)
+            return at < len(shard) and shard[at] == identity
+        return identity in self._other
+
+    def __len__(self) -> int:
+        return self._count
 
 
 def item_key(item: Any, key: str | None) -> Hashable | None:
@@ -142,7 +209,7 @@ class Tally:
     warnings: list[str] = field(default_factory=list)
     capped: str | None = None  # why the listing was stopped on purpose (max_pages)
     totals: list[int] = field(default_factory=list)  # every distinct Total seen, in order
-    _seen: set[Hashable] = field(default_factory=set, repr=False)
+    _seen: IdentitySet = field(default_factory=IdentitySet, repr=False)
     _unkeyed: int = field(default=0, repr=False)
     _unresolved: list[str] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -170,11 +237,9 @@ class Tally:
                 identity = item_key(item, self.key)
                 if identity is None:
                     self._unkeyed += 1
-                elif identity in self._seen:
+                elif not self._seen.add(identity):
                     dropped += 1
                     continue
-                else:
-                    self._seen.add(identity)
                 if self.previously or self.remember:
                     digest = delivery_identity(item, self.key, self.version)
                     if digest is not None and digest in self.previously:
