@@ -26,9 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from jsonschema import FormatChecker
+if TYPE_CHECKING:
+    from jsonschema import FormatChecker
 
 __all__ = [
     "FORMAT_CHECKER",
@@ -50,7 +51,12 @@ _DATETIME_RE = re.compile(
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?P<tz>Z|[+-]\d{2}:[0-5]\d)$"
 )
 
-FORMAT_CHECKER = FormatChecker(formats=())
+#: ``FORMAT_CHECKER``: a :class:`jsonschema.FormatChecker` with the formats below, built on
+#: first use (:func:`__getattr__`), so that importing this module does not import jsonschema.
+if TYPE_CHECKING:
+    FORMAT_CHECKER: FormatChecker
+#: ``{format name: check}``, in registration order: what ``FORMAT_CHECKER`` checks.
+_CHECKS: dict[str, Callable[[object], bool]] = {}
 
 #: ``{format name: pattern}``: a regular expression, valid both as ECMA-262 (editors) and
 #: as Python ``re`` (ASCII classes, no look-behind), that accepts every value the format's
@@ -73,7 +79,25 @@ def _format(name: str, pattern: str, example: str) -> Callable[[_Check], _Check]
     """Register a format's check with :data:`FORMAT_CHECKER`, its pattern and an example."""
     FORMAT_PATTERNS[name] = f"^(?:{pattern})$"
     FORMAT_EXAMPLES[name] = example
-    return FORMAT_CHECKER.checks(name, raises=ValueError)
+
+    def register(check: _Check) -> _Check:
+        _CHECKS[name] = check
+        return check
+
+    return register
+
+
+def __getattr__(name: str) -> Any:
+    """``FORMAT_CHECKER``, built once on first access (PEP 562)."""
+    if name == "FORMAT_CHECKER":
+        from jsonschema import FormatChecker
+
+        checker = FormatChecker(formats=())
+        for format_name, check in _CHECKS.items():
+            checker.checks(format_name, raises=ValueError)(check)
+        globals()["FORMAT_CHECKER"] = checker
+        return checker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_date(text: str) -> dt.date:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -55,7 +56,28 @@ def configure_logging(verbosity: int, log_format: str = "text") -> None:
     root.propagate = False
 
 
-def build_parser() -> argparse.ArgumentParser:
+_GLOBAL_FLAG = re.compile(r"-v+|--verbose|--log-format=.*")
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (``["-v", "run", "wf.yaml"]`` -> ``"run"``), or ``None``
+    when it names none or asks the top-level parser for something (``-h``, ``--version``,
+    anything unexpected before the command): then every command is needed."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--log-format":
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token
+        elif not _GLOBAL_FLAG.fullmatch(token):
+            return None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with ``command`` (``"run"``, ``"add-task"``) only
+    that command's, so a run neither imports nor builds the others (start-up time);
+    :func:`main` falls back to all of them when that one does not register ``command``."""
     parser = argparse.ArgumentParser(
         prog="task-runner",
         description="HTTP tasks in YAML workflows: find an API, prepare the request, "
@@ -74,9 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="log lines on stderr as text (default) or one JSON object each, for log shippers",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    module = command.replace("-", "_") if command else None
+    for name in (module,) if module in COMMAND_MODULES else COMMAND_MODULES:
         importlib.import_module(f"task_runner.cli.{name}").register(sub)
     return parser
+
+
+def _registers(parser: argparse.ArgumentParser, command: str) -> bool:
+    return any(
+        isinstance(action, argparse._SubParsersAction) and command in action.choices
+        for action in parser._actions
+    )
 
 
 def _print_error(exc: TaskRunnerError, args: argparse.Namespace | None) -> None:
@@ -95,7 +125,11 @@ def _print_error(exc: TaskRunnerError, args: argparse.Namespace | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code (never raises for user mistakes)."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = command_in(argv)
+    parser = build_parser(command)
+    if command is not None and not _registers(parser, command):
+        parser = build_parser()  # an unknown command: argparse lists the known ones
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

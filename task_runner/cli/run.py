@@ -101,6 +101,7 @@ def handle(args: argparse.Namespace) -> int:
     from task_runner.runner import ExecutionOptions
     from task_runner.runner.service import run_workflow_file
     from task_runner.state.history import resolve_state_dir
+    from task_runner.workflow.loader import structure_checks_cached_in
 
     progress = TerminalProgress(sys.stderr)
     options = ExecutionOptions(
@@ -109,7 +110,10 @@ def handle(args: argparse.Namespace) -> int:
         checkpoint_dir=str(resolve_state_dir(args.state_dir) / "fanout"),
     )
     try:
-        with graceful_stop() as cancel:
+        # a workflow that passed the schema check in an earlier run skips it (and
+        # jsonschema's import) when the workflow, schema and code are unchanged (see the loader)
+        state = resolve_state_dir(args.state_dir)
+        with graceful_stop() as cancel, structure_checks_cached_in(state):
             result = run_workflow_file(
                 args.workflow,
                 parse_inputs(args.inputs),

@@ -7,7 +7,6 @@ from typing import Any
 
 from task_runner.cli.common import add_output_option, dump_json, out
 from task_runner.cli.run import completeness_line
-from task_runner.runner.result import TaskResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -102,6 +101,8 @@ def _print_run(run: dict[str, Any]) -> None:
                 line += f"  {key} {task[key]}"
         out(line)
         if task.get("complete") is not None:
+            from task_runner.runner.result import TaskResult
+
             vouched = TaskResult.from_json(task["task"], {**task, "item_count": task["items"]})
             out(f"    {completeness_line(vouched)}")
         for warning in task.get("warnings") or ():

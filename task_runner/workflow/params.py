@@ -12,8 +12,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jsonschema.exceptions import ValidationError, best_match
-
 from task_runner.errors import (
     InputError,
     SchemaValidationError,
@@ -25,6 +23,8 @@ from task_runner.workflow.model import path_text
 from task_runner.workflow.templating import is_template
 
 if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
     from task_runner.catalogue import OperationDefinition
 
 __all__ = [
@@ -77,6 +77,8 @@ def _message(error: ValidationError) -> str:
                 else ""
             )
             return f"{error.instance!r} is not one of the allowed values: {allowed}{extra}"
+        from jsonschema.exceptions import best_match  # only once an error is at hand
+
         deepest = best_match(error.context or [])
         if deepest is not None:
             return _message(deepest)

@@ -22,8 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-
 from task_runner.errors import (
     InputError,
     InputErrors,
@@ -31,7 +29,6 @@ from task_runner.errors import (
     UsageError,
     raise_if_any,
 )
-from task_runner.formats import FORMAT_CHECKER
 from task_runner.model import (
     DEFAULT_MAX_BODY_BYTES,
     AuthConfig,
@@ -205,6 +202,10 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
                 )
             )
             continue
+        from jsonschema import Draft202012Validator  # a run without inputs never needs it
+
+        from task_runner.formats import FORMAT_CHECKER
+
         for problem in Draft202012Validator(
             dict(spec.schema), format_checker=FORMAT_CHECKER
         ).iter_errors(value):
