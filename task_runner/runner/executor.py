@@ -4,6 +4,10 @@ Before anything is sent, every task that does not read another task's output is
 prepared (rendered and validated), so input mistakes stop the run with exit code 2
 and nothing on the wire. A failed task skips its dependents and fails the run.
 
+Here: :func:`execute` and the task graph. One request's pages, files and checks are in
+:mod:`~task_runner.runner.send`, ``for_each`` items in :mod:`~task_runner.runner.fanout`,
+the options and observer hooks in :mod:`~task_runner.runner.options` (re-exported).
+
 Example::
 
     result = execute(load_workflow("wf.yaml"), {"company_id": 8089, "project_id": 777})
@@ -17,22 +21,22 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 from task_runner.errors import (
     InputError,
     InputErrors,
     Interrupted,
-    PaginationError,
     TaskRunnerError,
     raise_if_any,
     task_context,
 )
-from task_runner.model import ConnectionConfig, Expect, Pagination
+from task_runner.model import ConnectionConfig
 from task_runner.redact import REDACTOR
+from task_runner.runner.options import ExecutionOptions, TaskObserver
 from task_runner.runner.result import RunResult, TaskResult, task_output
 from task_runner.workflow.model import Workflow
 from task_runner.workflow.prepare import PreparedTask, Preparer, RunContext, resolve_inputs
@@ -40,43 +44,6 @@ from task_runner.workflow.prepare import PreparedTask, Preparer, RunContext, res
 __all__ = ["ExecutionOptions", "TaskObserver", "execute"]
 
 log = logging.getLogger("task_runner.runner")
-
-
-class TaskObserver:
-    """Hooks for recordings, history and progress; every method is optional."""
-
-    def task_started(self, task: str, prepared: PreparedTask) -> None: ...
-    def page(self, task: str, prepared: PreparedTask, page: Any) -> None: ...
-    def task_finished(self, task: str, result: TaskResult) -> None: ...
-
-
-@dataclass
-class ExecutionOptions:
-    """How to execute: which tasks, how many at once, what to watch, what to override."""
-
-    tasks: list[str] | None = None  # a subset (with what they depend on, unless preset)
-    max_workers: int = 4
-    connection_overrides: Mapping[str, ConnectionConfig] = field(default_factory=dict)
-    preset_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    client_factory: Callable[[ConnectionConfig], Any] | None = None
-    observers: list[TaskObserver] = field(default_factory=list)
-    progress: Callable[[Any], None] | None = None
-    cancel: threading.Event | None = None
-    max_pages: int | None = None  # cap pages (test-request --pages)
-    keep_items_in_memory: bool = True
-    environ: Mapping[str, str] | None = None
-    # Per windowed task: digests of the items earlier, overlapping windows delivered.
-    delivered_before: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    # Where a task's JSONL goes instead of its output.jsonl (None: nowhere); test-request
-    # writes beside its recording, never where scheduled runs publish.
-    jsonl_path: Callable[[PreparedTask], str | None] | None = None
-    # for_each: run only the first N items of each fan-out (test-request --items N).
-    max_items: int | None = None
-    # for_each: where finished items are checkpointed, so a run id resumes (None: not).
-    checkpoint_dir: str | None = None
-    # False (test-request): sinks other than the JSONL are not written, files are
-    # downloaded and checked but not saved; nothing lands where scheduled runs publish.
-    publish: bool = True
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -95,16 +62,7 @@ def execute(
     run = run or RunContext.now(
         workflow.name, lookback=workflow.window.initial_lookback, lag=workflow.window.lag
     )
-    values = resolve_inputs(workflow, inputs)
-    preparer = Preparer(
-        workflow,
-        values,
-        run,
-        environ=options.environ,
-        connection_overrides=options.connection_overrides,
-    )
-    for name, output in options.preset_outputs.items():
-        preparer.set_output(name, output)
+    preparer = _preparer(workflow, inputs, run, options)
     selected = _selected(workflow, options)
     prepared = _prepare_upfront(preparer, workflow, selected, set(options.preset_outputs))
     runner = _Runner(workflow, preparer, options, prepared)
@@ -117,14 +75,6 @@ def execute(
         from task_runner.runner.fanout import remove_checkpoints
 
         remove_checkpoints(options.checkpoint_dir, run.id)
-    failed = [n for n, t in tasks.items() if t.status in ("failed", "interrupted")]
-    failed = failed or [
-        n for n, t in tasks.items() if t.status == "skipped" and not t.skipped_by_condition
-    ]
-    error = None
-    if failed:
-        first = tasks[failed[0]]
-        error = REDACTOR.redact(f"task {failed[0]!r} {first.status}: {first.error}")
     return RunResult(
         run_id=run.id,
         workflow=workflow.name,
@@ -135,8 +85,38 @@ def execute(
         trigger=run.trigger,
         window_start=_iso(run.window_start),
         window_end=_iso(run.window_end),
-        error=error,
+        error=_run_error(tasks),
     )
+
+
+def _preparer(
+    workflow: Workflow, inputs: Mapping[str, Any], run: RunContext, options: ExecutionOptions
+) -> Preparer:
+    """The run's Preparer over the resolved inputs, holding the preset task outputs."""
+    values = resolve_inputs(workflow, inputs)
+    preparer = Preparer(
+        workflow,
+        values,
+        run,
+        environ=options.environ,
+        connection_overrides=options.connection_overrides,
+    )
+    for name, output in options.preset_outputs.items():
+        preparer.set_output(name, output)
+    return preparer
+
+
+def _run_error(tasks: Mapping[str, TaskResult]) -> str | None:
+    """The run's error line: the first failed (or interrupted) task's, else the first
+    task skipped for a reason other than its ``when``; None when there is none."""
+    failed = [n for n, t in tasks.items() if t.status in ("failed", "interrupted")]
+    failed = failed or [
+        n for n, t in tasks.items() if t.status == "skipped" and not t.skipped_by_condition
+    ]
+    if not failed:
+        return None
+    first = tasks[failed[0]]
+    return REDACTOR.redact(f"task {failed[0]!r} {first.status}: {first.error}")
 
 
 def _http_status(exc: BaseException) -> int | None:
@@ -192,6 +172,9 @@ def _prepare_upfront(
 
 
 class _Runner:
+    """One run's task graph: shared HTTP clients (one per connection), the observers,
+    the cancel event, and each task's outputs (shared with the fan-out and send paths)."""
+
     def __init__(
         self,
         workflow: Workflow,
@@ -239,29 +222,10 @@ class _Runner:
                     result = results[name]
                     if result.status != "pending" or name in running.values():
                         continue
-                    blocked = [
-                        d
-                        for d in deps[name]
-                        if results[d].status in ("failed", "skipped", "interrupted")
-                        and not results[d].skipped_by_condition
-                    ]
-                    by_condition = [d for d in deps[name] if results[d].skipped_by_condition]
-                    if blocked:
-                        result.status = "skipped"
-                        result.error = f"skipped because task {blocked[0]!r} did not succeed"
-                        self._notify_finished(name, result)
-                    elif by_condition:
-                        # Not a failure: the workflow chose not to run that branch.
-                        result.status, result.skipped_by_condition = "skipped", True
-                        result.error = (
-                            f"skipped because task {by_condition[0]!r} was skipped by its `when`"
-                        )
-                        self._notify_finished(name, result)
-                    elif self.cancel.is_set():
-                        result.status = "skipped"
-                        result.error = "skipped because the run was interrupted"
-                        self._notify_finished(name, result)
-                    elif all(results[d].status == "succeeded" for d in deps[name]):
+                    upstream = [results[d] for d in deps[name]]
+                    if self._skip_if_blocked(name, result, upstream):
+                        continue
+                    if all(u.status == "succeeded" for u in upstream):
                         # In this thread's context: secrets a task registers belong to
                         # the run's redaction scope (task_runner.redact), not the process.
                         context = contextvars.copy_context()
@@ -274,6 +238,30 @@ class _Runner:
                     future.result()
         return results
 
+    def _skip_if_blocked(self, name: str, result: TaskResult, upstream: list[TaskResult]) -> bool:
+        """Mark ``result`` skipped (and tell the observers) when an upstream task did
+        not succeed, was skipped by its ``when``, or the run was cancelled."""
+        blocked = [
+            u.name
+            for u in upstream
+            if u.status in ("failed", "skipped", "interrupted") and not u.skipped_by_condition
+        ]
+        by_condition = [u.name for u in upstream if u.skipped_by_condition]
+        if blocked:
+            result.status = "skipped"
+            result.error = f"skipped because task {blocked[0]!r} did not succeed"
+        elif by_condition:
+            # Not a failure: the workflow chose not to run that branch.
+            result.status, result.skipped_by_condition = "skipped", True
+            result.error = f"skipped because task {by_condition[0]!r} was skipped by its `when`"
+        elif self.cancel.is_set():
+            result.status = "skipped"
+            result.error = "skipped because the run was interrupted"
+        else:
+            return False
+        self._notify_finished(name, result)
+        return True
+
     def run_task(self, name: str, result: TaskResult) -> TaskResult:
         task = self.workflow.tasks[name]
         started = time.monotonic()
@@ -284,15 +272,7 @@ class _Runner:
                     result.error = f"skipped: its `when` condition is false ({task.when})"
                     self._notify_finished(name, result)
                     return result
-                if task.for_each is not None:
-                    from task_runner.runner.fanout import run_fanout
-
-                    run_fanout(self, name, result)
-                else:
-                    prepared = self.prepared.get(name) or self.preparer.prepare(name)
-                    for observer in self.options.observers:
-                        observer.task_started(name, prepared)
-                    self._send(prepared, result)
+                self._run_body(name, result)
                 result.status = "succeeded"
         except Interrupted as exc:
             result.status, result.error, result.exit_code = (
@@ -301,11 +281,7 @@ class _Runner:
                 exc.exit_code,
             )
         except TaskRunnerError as exc:
-            result.status, result.error = "failed", REDACTOR.redact(exc.format())
-            result.error_kind, result.exit_code = type(exc).__name__, exc.exit_code
-            result.http_status = _http_status(exc) or result.http_status
-            # info, not warning: the CLI summary and the scheduler's run line report it
-            log.info("task %s failed: %s", name, result.error)
+            _record_failure(name, result, exc)
         except Exception as exc:  # a bug, not the user's input: keep the run's other tasks going
             log.exception("task %s crashed", name)
             result.status, result.error = (
@@ -319,84 +295,42 @@ class _Runner:
         self._notify_finished(name, result)
         return result
 
+    def _run_body(self, name: str, result: TaskResult) -> None:
+        """The task's requests: its fan-out, or its one prepared request."""
+        if self.workflow.tasks[name].for_each is not None:
+            from task_runner.runner.fanout import run_fanout
+
+            run_fanout(self, name, result)
+            return
+        from task_runner.runner.send import send
+
+        prepared = self.prepared.get(name) or self.preparer.prepare(name)
+        for observer in self.options.observers:
+            observer.task_started(name, prepared)
+        send(self, prepared, result)
+
     def _notify_finished(self, name: str, result: TaskResult) -> None:
         for observer in self.options.observers:
             observer.task_finished(name, result)
 
-    def _send(self, prepared: PreparedTask, result: TaskResult) -> None:
-        from task_runner.http.tally import Tally
-        from task_runner.sinks.outputs import TaskOutputs
-
-        outputs = TaskOutputs.open(
-            jsonl=self.jsonl_target(prepared.name, prepared),
-            sinks=self.sinks_of(prepared.name),
-            context=self.sink_context(prepared.name, prepared),
-        )
-        if prepared.files_path is not None:
-            self._send_file(prepared, result, outputs)
+    def announce_start_once(self, prepared: PreparedTask) -> None:
+        """Tell the observers a for_each task started, on its first item only (so a
+        recording shows the first item's request)."""
+        if not self.options.observers:
             return
-        pagination = self._pagination(prepared)
-        windowed = self.workflow.tasks[prepared.name].windowed
-        tally = Tally(
-            key=pagination.key,
-            version=pagination.version,
-            total_header=pagination.total_header,
-            previously=self.options.delivered_before.get(prepared.name, frozenset()),
-            remember=windowed,
-        )
-        items: list[Any] = []
-        first: Any = None  # its headers (and, alone, its body) are the task's output
-        try:
-            pages = self.client(prepared.connection).fetch(
-                prepared.request,
-                retry=prepared.retry,
-                timeout=prepared.timeout,
-                expect=self._expect(prepared, pagination),
-                pagination=pagination,
-                progress=self.options.progress,
-                tally=tally,
-            )
-            for page in pages:
-                if self.cancel.is_set():
-                    raise Interrupted(f"interrupted after page {page.number}")
-                if first is None:
-                    first = page
-                result.pages += 1
-                result.item_count += len(page.items)
-                result.http_status = page.status
-                result.attempts.extend(a.to_dict() for a in page.attempts)
+        with self._lock:
+            if prepared.name not in self._started:
+                self._started.add(prepared.name)
                 for observer in self.options.observers:
-                    observer.page(prepared.name, prepared, page)
-                if outputs:
-                    outputs.write_all(page.items)
-                if "jsonl" not in outputs.kinds and self.options.keep_items_in_memory:
-                    items.extend(page.items)
-            result.set_tally(tally.summary())
-            if tally.mismatches and pagination.on_mismatch == "fail":
-                raise PaginationError(
-                    "cannot vouch for the listing (paginate.on_mismatch: fail): "
-                    + "; ".join(tally.mismatches),
-                    task=prepared.name,
-                )
-            outputs.commit()
-            result.delivered = tally.delivered
-        except BaseException:
-            outputs.abort()
-            if tally.pages:
-                result.set_tally(tally.summary())
-            raise
-        jsonl = self._jsonl_written(prepared.name, outputs, prepared)
-        result.output = jsonl
-        result.response = task_output(
-            status=result.http_status,
-            headers=first.headers if first is not None else {},
-            first_body=first.body if first is not None else None,
-            pages=result.pages,
-            items=items,
-            item_count=result.item_count,
-            jsonl=jsonl,
-        )
-        self._check_expectations(prepared, result)
+                    observer.task_started(prepared.name, prepared)
+
+    def observe_page(self, prepared: PreparedTask, page: Any) -> None:
+        """One for_each item's page to the observers (one item thread at a time)."""
+        if not self.options.observers:
+            return
+        with self._lock:
+            for observer in self.options.observers:
+                observer.page(prepared.name, prepared, page)
 
     # --- outputs: sinks and files (shared with task_runner.runner.fanout) ----------
 
@@ -411,9 +345,10 @@ class _Runner:
         target = choose(prepared) if choose else prepared.output_jsonl
         return str(target) if target else None
 
-    def _jsonl_written(
+    def jsonl_written(
         self, name: str, outputs: Any, prepared: PreparedTask | None = None
     ) -> str | None:
+        """The JSONL file ``outputs`` wrote for the task, or None when it wrote none."""
         return self.jsonl_target(name, prepared) if "jsonl" in outputs.kinds else None
 
     def sinks_of(self, name: str) -> dict[str, Any]:
@@ -433,7 +368,7 @@ class _Runner:
 
     def finish_output(self, result: TaskResult, items: list[Any], outputs: Any) -> None:
         """The output of a for_each task: its rows in item order, its sinks' files."""
-        jsonl = self._jsonl_written(result.name, outputs)
+        jsonl = self.jsonl_written(result.name, outputs)
         result.output = jsonl
         result.response = task_output(
             status=result.http_status,
@@ -449,137 +384,16 @@ class _Runner:
         # complete: every item ran and none failed (test-request's first N is not)
         result.complete = not fan_out.get("failed") and not fan_out.get("not_run")
 
-    def send_item(
-        self, prepared: PreparedTask, outcome: Any, *, item_key_field: str, key: Any
-    ) -> None:
-        """One item of a for_each task: its file, or its pages' items, into ``outcome``."""
-        if self.options.observers:
-            with self._lock:
-                if prepared.name not in self._started:  # recordings show the first item's
-                    self._started.add(prepared.name)
-                    for observer in self.options.observers:
-                        observer.task_started(prepared.name, prepared)
-        if prepared.files_path is not None:
-            record, status = self._download(prepared, outcome.attempts)
-            outcome.rows = [{item_key_field: key, **record}]
-            outcome.pages, outcome.http_status = 1, status
-            return
-        from task_runner.http.tally import Tally
 
-        pagination = self._pagination(prepared)
-        # One item's response is not a listing to vouch for, unless it paginates.
-        tally = Tally(
-            key=pagination.key,
-            total_header=pagination.total_header if pagination.enabled else "",
-        )
-        pages = self.client(prepared.connection).fetch(
-            prepared.request,
-            retry=prepared.retry,
-            timeout=prepared.timeout,
-            expect=self._expect(prepared, pagination),
-            pagination=pagination,
-            tally=tally,
-        )
-        for page in pages:
-            outcome.pages += 1
-            outcome.http_status = page.status
-            outcome.rows.extend(page.items)
-            outcome.attempts.extend(a.to_dict() for a in page.attempts)
-            if self.options.observers:
-                with self._lock:
-                    for observer in self.options.observers:
-                        observer.page(prepared.name, prepared, page)
-
-    def _download(self, prepared: PreparedTask, attempts: list[Any]) -> tuple[dict[str, Any], int]:
-        """The task's response streamed into its ``output.files`` path: ``(record, status)``."""
-        from task_runner.sinks.download import stream_to_file
-        from task_runner.sinks.files import safe_path
-
-        spec = self.workflow.tasks[prepared.name].files
-        assert spec is not None and prepared.files_path is not None
-        tried: list[Any] = []
-        try:
-            return stream_to_file(
-                self.client(prepared.connection),
-                prepared.request,
-                safe_path(prepared.files_path, task=prepared.name),
-                retry=prepared.retry,
-                timeout=prepared.timeout,
-                expect=prepared.expect,
-                content_types=spec.content_types,
-                max_bytes=spec.max_bytes,
-                write=self.options.publish,
-                attempts=tried,
-            )
-        finally:
-            attempts.extend(a.to_dict() for a in tried)
-
-    def _send_file(self, prepared: PreparedTask, result: TaskResult, outputs: Any) -> None:
-        """A task (no for_each) whose one response is a file."""
-        try:
-            attempts: list[Any] = []
-            try:
-                record, status = self._download(prepared, attempts)
-            finally:
-                result.attempts.extend(attempts)
-            result.pages, result.item_count, result.http_status = 1, 1, status
-            if outputs:
-                outputs.write_all([record])
-            outputs.commit()
-        except BaseException:
-            outputs.abort()
-            raise
-        jsonl = self._jsonl_written(prepared.name, outputs, prepared)
-        result.output = jsonl
-        result.complete = True
-        result.response = task_output(
-            status=status,
-            headers={},
-            first_body=record,
-            pages=1,
-            items=[record],
-            item_count=1,
-            jsonl=jsonl,
-        )
-
-    def _expect(self, prepared: PreparedTask, pagination: Pagination) -> Expect:
-        """The task's expectations plus the body its operation promises: a paginated
-        task, or a list operation (one that takes the page parameters), answers a list."""
-        expect = prepared.expect
-        if expect.items != "any":
-            return expect
-        operation = self.workflow.operations.get(self.workflow.tasks[prepared.name].operation or "")
-        names = {p.name for p in (operation.parameters if operation else ())}
-        if pagination.enabled or {pagination.page_param, pagination.per_page_param} <= names:
-            return replace(expect, items="list")
-        return expect
-
-    def _pagination(self, prepared: PreparedTask) -> Pagination:
-        """The task's pagination, capped at ``options.max_pages`` (test-request --pages)."""
-        pagination, cap = prepared.pagination, self.options.max_pages
-        if cap is None:
-            return pagination
-        return replace(
-            pagination,
-            mode="pages" if pagination.enabled else "none",
-            max_pages=min(cap, pagination.max_pages or cap),
-        )
-
-    def _check_expectations(self, prepared: PreparedTask, result: TaskResult) -> None:
-        """Every ``expect`` check on the task's output; all failures in one ChecksFailed."""
-        from task_runner.recording.schema import response_schema_path
-        from task_runner.runner.checks import enforce
-
-        stored = None
-        if prepared.expect.schema == "stored":
-            stored = response_schema_path(self.workflow, prepared.name)
-        enforce(
-            prepared.expect,
-            result.response,
-            task=prepared.name,
-            templates=self.workflow.templates,
-            stored_schema=stored,
-        )
+def _record_failure(name: str, result: TaskResult, exc: TaskRunnerError) -> None:
+    """A task's error (redacted), its kind, exit code and HTTP status into ``result``."""
+    result.status, result.error = "failed", REDACTOR.redact(exc.format())
+    result.error_kind, result.exit_code = type(exc).__name__, exc.exit_code
+    result.http_status = _http_status(exc) or result.http_status
+    if result.complete:  # what it fetched was not all delivered (a sink refused it)
+        result.complete = False
+    # info, not warning: the CLI summary and the scheduler's run line report it
+    log.info("task %s failed: %s", name, result.error)
 
 
 def replace_output(preparer: Preparer, name: str) -> PreparedTask:

@@ -14,7 +14,10 @@ slowest before it), written to the task's sinks, and are the task's output.
 Failure policy: ``fail_fast`` (default) sends no new item after the first failure;
 ``continue`` runs every item and fails the task listing every failed item;
 ``max_failures: N`` runs every item and fails the task only when more than N failed
-(the failed ones are listed as warnings).
+(the failed ones are listed as warnings). Failed items are listed grouped by their
+error, each error said once; a retry is suggested only when one could help (a transport
+fault or an HTTP status, not a template mistake or a refused file path) and only in the
+command's own terms (``run --run-id ID``; test-request keeps no checkpoint).
 
 Resuming: each finished item is appended to a checkpoint under the state folder
 (``<state>/fanout/<run id>/<task>.jsonl``, keyed by the item's ``for_each.key`` field,
@@ -37,12 +40,22 @@ from typing import TYPE_CHECKING, Any
 
 from task_runner.errors import Interrupted, RunError, TaskRunnerError, task_context
 from task_runner.redact import REDACTOR
+from task_runner.runner.send import send_item
+from task_runner.sinks.files import FilesTally
 
 if TYPE_CHECKING:
     from task_runner.runner.executor import _Runner
     from task_runner.runner.result import TaskResult
 
-__all__ = ["Checkpoint", "FanOutError", "item_key", "iter_items", "run_fanout"]
+__all__ = [
+    "Checkpoint",
+    "FanOutError",
+    "checked_lines",
+    "failure_listing",
+    "item_key",
+    "iter_items",
+    "run_fanout",
+]
 
 #: Finished items waiting for a slower, earlier one, per slot of concurrency.
 WINDOW_PER_SLOT = 4
@@ -175,6 +188,8 @@ class _Tally:
     resumed: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
     not_run: int = 0
+    #: test-request: each checked item's file ({index, key, status, content_type, size, sha256})
+    checked: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self, limit: int | None) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -188,6 +203,8 @@ class _Tally:
             data["limit"] = limit
         if self.not_run:
             data["not_run"] = self.not_run
+        if self.checked:
+            data["checked"] = self.checked
         return data
 
 
@@ -208,6 +225,8 @@ class _FanOut:
         self.options = runner.options
         self.stop = threading.Event()
         self.tally = _Tally()
+        self.retryable = False  # a failed item that another try could mend
+        self.files: FilesTally | None = FilesTally() if self.task.files is not None else None
         self.checkpoint: Checkpoint | None = None
         folder = self.options.checkpoint_dir
         if folder is not None:
@@ -221,7 +240,7 @@ class _FanOut:
         return max(1, min(self.spec.concurrency or pool, pool))
 
     def run(self) -> None:
-        from task_runner.sinks.outputs import TaskOutputs
+        from task_runner.sinks.outputs import TaskOutputs, record_sinks
 
         source = self.runner.preparer.render_for_each(self.name)
         items = iter_items(source, task=self.name)
@@ -243,6 +262,11 @@ class _FanOut:
                 self.checkpoint.close()
             self.result.fan_out = self.tally.summary(self.options.max_items)
         self.runner.finish_output(self.result, kept, outputs)
+        record_sinks(self.result, outputs)
+        if self.files is not None:
+            self.result.sinks = {**(self.result.sinks or {}), "files": self.files.summary()}
+            if self.result.response is not None:
+                self.result.response["sinks"] = self.result.sinks
 
     def _run(self, items: Iterator[Any], outputs: Any, kept: list[Any]) -> None:
         slots = self.concurrency()
@@ -286,8 +310,10 @@ class _FanOut:
             return outcome
         try:
             with task_context(self.name, self.task.location):
-                prepared = self.runner.preparer.prepare(self.name, {"item": item, "index": index})
-                self.runner.send_item(prepared, outcome, item_key_field=self.spec.key, key=key)
+                prepared = self.runner.preparer.prepare(
+                    self.name, {"item": _labelled(item), "index": index}
+                )
+                send_item(self.runner, prepared, outcome, item_key_field=self.spec.key, key=key)
         except TaskRunnerError as exc:
             outcome.error = exc
             if self.spec.on_failure == "fail_fast":
@@ -324,10 +350,16 @@ class _FanOut:
             self.tally.failed.append(
                 {"index": index, "key": key, "error": REDACTOR.redact(outcome.error.message)}
             )
+            self.retryable = self.retryable or _retryable(outcome.error)
             result.http_status = getattr(outcome.error, "status", None) or result.http_status
             return
         self.tally.done += 1
         self.tally.resumed += outcome.resumed
+        if self.files is not None:
+            for row in outcome.rows:
+                self.files.add(row)
+                if self.options.max_items is not None:  # test-request: say what it checked
+                    self.tally.checked.append(_checked(index, key, outcome.http_status, row))
         result.pages += outcome.pages
         result.item_count += len(outcome.rows)
         result.http_status = outcome.http_status or result.http_status
@@ -343,8 +375,7 @@ class _FanOut:
         if not failed:
             return
         allowed = self.spec.max_failures
-        listing = "; ".join(f"item {f['index']} ({f['key']}): {f['error']}" for f in failed[:5])
-        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        listing, more = failure_listing(failed)
         if allowed is not None and len(failed) <= allowed:
             self.result.warnings.append(
                 f"{len(failed)} of {self.tally.total} item(s) failed (max_failures: {allowed}): "
@@ -364,8 +395,77 @@ class _FanOut:
         raise FanOutError(
             f"{len(failed)} of {self.tally.total} item(s) failed ({policy}): {listing}{more}",
             task=self.name,
-            hint="run again with the same --run-id to retry only the failed items",
+            hint=self._retry_hint(),
         )
+
+    def _retry_hint(self) -> str | None:
+        """What to do next, for the command that ran: ``run`` keeps a checkpoint, so the
+        same run id retries only the failed items; test-request keeps none. Failures no
+        retry mends (a file path or a check refused) get no retry hint at all."""
+        if not self.retryable:
+            return None
+        if self.checkpoint is None:
+            return "fix the cause and send the task again"
+        run_id = self.runner.preparer.run.id
+        return f"run again with --run-id {run_id} to retry only the failed items"
+
+
+def failure_listing(failed: list[dict[str, Any]], shown: int = 5) -> tuple[str, str]:
+    """``(listing, more)``: the failed items grouped by their error, each error said once
+    (``items 0, 1, 2 and 6 more (40000241, ...): 'urll' is undefined``), the first
+    ``shown`` errors; ``more`` says how many errors were left out."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for failure in failed:
+        groups.setdefault(str(failure["error"]), []).append(failure)
+    parts = []
+    for error, group in list(groups.items())[:shown]:
+        if len(group) == 1:
+            which = f"item {group[0]['index']} ({group[0]['key']})"
+        else:
+            indexes = ", ".join(str(f["index"]) for f in group[:3])
+            rest = f" and {len(group) - 3} more" if len(group) > 3 else ""
+            keys = ", ".join(str(f["key"]) for f in group[:3]) + (", ..." if rest else "")
+            which = f"{len(group)} items ({indexes}{rest}; {keys})"
+        parts.append(f"{which}: {error}")
+    left = len(groups) - shown
+    return "; ".join(parts), (f" (and {left} other error(s))" if left > 0 else "")
+
+
+def _checked(index: int, key: Any, status: int | None, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "index": index,
+        "key": key,
+        "status": status,
+        "content_type": row.get("content_type"),
+        "size": row.get("size"),
+        "sha256": row.get("sha256"),
+    }
+
+
+def checked_lines(fan_out: Mapping[str, Any]) -> list[str]:
+    """One line per file test-request checked: ``item 0 (40000241): 200 image/jpeg
+    24337 bytes sha256 9f2c...`` (the whole digest: it is what a later run compares)."""
+    return [
+        f"item {c['index']} ({c['key']}): {c['status']} {c['content_type'] or '-'} "
+        f"{c['size']} bytes sha256 {c['sha256']}"
+        for c in fan_out.get("checked") or ()
+    ]
+
+
+def _labelled(item: Any) -> Any:
+    """An object item as a ``Namespace`` labelled ``item``, so that a field it lacks is
+    reported as ``item.urll is undefined`` (not a bare ``'urll' is undefined``)."""
+    from task_runner.workflow.templating import Namespace
+
+    return Namespace("item", item) if isinstance(item, Mapping) else item
+
+
+def _retryable(error: TaskRunnerError) -> bool:
+    """Whether another try may succeed: a transport fault or an HTTP status may pass; an
+    input mistake, a refused file path or a failed check will not."""
+    from task_runner.errors import ExpectationError, InputError, OutputError
+
+    return not isinstance(error, (InputError, OutputError, ExpectationError))
 
 
 def _ready(pending: Future[_Item] | _Item) -> bool:

@@ -52,8 +52,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from task_runner.errors import InputError, InputErrors, TaskRunnerError, UsageError
+from task_runner.errors import TaskRunnerError, UsageError
 from task_runner.redact import REDACTOR
+from task_runner.scheduling import jobs, misfire
+from task_runner.scheduling.files import WatchedFile, discover, load_for_schedule, signature
+from task_runner.scheduling.runs import ActiveRun, log_failed, log_result, run_here, when
 
 if TYPE_CHECKING:
     from apscheduler.events import JobExecutionEvent
@@ -61,7 +64,6 @@ if TYPE_CHECKING:
     from task_runner.catalogue import Catalogue
     from task_runner.emulator import Emulator
     from task_runner.model import ConnectionConfig
-    from task_runner.runner.result import RunResult
     from task_runner.state.history import History
     from task_runner.workflow.model import ScheduleSpec, Workflow
 
@@ -72,11 +74,13 @@ log = logging.getLogger("task_runner.scheduling")
 #: ``enqueue(path, inputs, scheduled_at, workflow_name) -> task id`` (``--via celery``).
 Enqueue = Callable[[str, dict[str, Any], dt.datetime, str], str]
 
-WORKFLOW_SUFFIXES = (".yaml", ".yml")
-
 
 @dataclass
 class SchedulerConfig:
+    """What ``task-runner schedule`` runs and how: workflow files and folders, inputs,
+    the state directory, catalogue definitions, the shutdown ``grace`` and file
+    ``poll_interval`` (seconds), runs at once, and tasks at once within one run."""
+
     paths: list[str]
     inputs: Mapping[str, Any] = field(default_factory=dict)
     state_dir: str | None = None
@@ -85,46 +89,6 @@ class SchedulerConfig:
     poll_interval: float = 2.0
     max_concurrent_runs: int = 20
     max_workers: int = 4  # tasks at once within one run
-
-
-@dataclass
-class _Entry:
-    """One workflow file: what was loaded from it last and whether it is scheduled."""
-
-    path: Path
-    signature: tuple[int, int] | None = None
-    workflow: Workflow | None = None
-    inputs: dict[str, Any] = field(default_factory=dict)
-    overrides: dict[str, ConnectionConfig] = field(default_factory=dict)
-    schedule: ScheduleSpec | None = None
-
-
-@dataclass
-class _Active:
-    run_id: str
-    workflow: str
-    cancel: threading.Event
-    started: float
-
-
-def discover(paths: list[str]) -> list[Path]:
-    """Workflow files: the files given, and ``*.yaml``/``*.yml`` directly in the folders."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix in WORKFLOW_SUFFIXES))
-        elif path.exists():
-            found.append(path)
-    return found
-
-
-def _signature(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size)
 
 
 class WorkflowScheduler:
@@ -153,8 +117,8 @@ class WorkflowScheduler:
         self.catalogue = catalogue
         self.emulator = emulator
         self.enqueue = enqueue
-        self.entries: dict[str, _Entry] = {}
-        self._active: dict[str, _Active] = {}
+        self.entries: dict[str, WatchedFile] = {}
+        self._active: dict[str, ActiveRun] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._stopping = threading.Event()
@@ -258,35 +222,22 @@ class WorkflowScheduler:
             self._unschedule(key)
             log.info("%s: removed; no longer scheduled", entry.path)
         for key, path in files.items():
-            signature = _signature(path)
-            entry = self.entries.setdefault(key, _Entry(path))
-            if signature is None or signature == entry.signature:
+            stamp = signature(path)
+            entry = self.entries.setdefault(key, WatchedFile(path))
+            if stamp is None or stamp == entry.signature:
                 continue
             first = entry.signature is None or entry.workflow is None
-            entry.signature = signature
+            entry.signature = stamp
             self._load(key, entry, first=first)
 
-    def _load(self, key: str, entry: _Entry, *, first: bool) -> None:
-        from task_runner.workflow import load_workflow
-        from task_runner.workflow.prepare import resolve_inputs
-
-        try:
-            workflow = load_workflow(entry.path, catalogue=self.catalogue)
-            spec = workflow.schedule if workflow.schedule and workflow.schedule.enabled else None
-            given = {k: v for k, v in self.config.inputs.items() if k in workflow.inputs}
-            # Inputs matter only to workflows that will run here.
-            inputs = resolve_inputs(workflow, given) if spec is not None else {}
-        except (InputError, InputErrors) as exc:
-            keeps = (
-                "" if first or entry.workflow is None else "; the previous version keeps running"
-            )
-            log.error(
-                "%s: cannot schedule this workflow%s:\n%s",
-                entry.path,
-                keeps,
-                REDACTOR.redact(exc.format()),
-            )
+    def _load(self, key: str, entry: WatchedFile, *, first: bool) -> None:
+        keeps_previous = not first and entry.workflow is not None
+        loaded = load_for_schedule(
+            entry.path, self.catalogue, self.config.inputs, keeps_previous=keeps_previous
+        )
+        if loaded is None:
             return
+        workflow, spec, inputs = loaded
         overrides = self._overrides(workflow)
         with self._lock:  # a run starting now sees the old version or the new, not a mix
             entry.workflow, entry.inputs, entry.overrides = workflow, inputs, overrides
@@ -312,95 +263,30 @@ class WorkflowScheduler:
         return emulated_connections(workflow, self.emulator)
 
     def _schedule(self, key: str, workflow: Workflow, spec: ScheduleSpec) -> None:
-        from task_runner.scheduling.triggers import build_trigger, describe
+        from task_runner.scheduling.triggers import describe
 
-        # run_once: a late fire time runs however late (once: coalesced); skip: only
-        # within the grace.
-        grace = None if spec.misfire == "run_once" else max(1, int(spec.misfire_grace))
-        job = self.scheduler.add_job(
-            self._fire,
-            build_trigger(spec, phase_key=workflow.name),
-            args=[key],
-            id=key,
-            name=workflow.name,
-            executor="runs",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=grace,
-            replace_existing=True,
-        )
+        job = jobs.add_schedule_job(self.scheduler, self._fire, key, workflow.name, spec)
         log.info(
             "%s: scheduled %s, %s, misfire %s; next run at %s",
             self.entries[key].path,
             workflow.name,
             describe(spec),
             spec.misfire,
-            _when(self._next_time(job, spec, workflow.name)),
+            when(jobs.next_fire_time(job, spec)),
         )
-
-    def _next_time(self, job: Any, spec: ScheduleSpec, name: str) -> dt.datetime | None:
-        """The job's next fire time in the schedule's zone (before the scheduler starts,
-        from the trigger itself)."""
-        from zoneinfo import ZoneInfo
-
-        fire = getattr(job, "next_run_time", None)
-        if fire is None and job is not None:
-            now = dt.datetime.now(dt.timezone.utc)
-            fire = job.trigger.get_next_fire_time(None, now)
-        return fire.astimezone(ZoneInfo(spec.timezone)) if fire is not None else None
 
     def _catch_up(self, key: str, workflow: Workflow, spec: ScheduleSpec) -> None:
         """Fire times missed while no scheduler ran: one run now (``misfire: run_once``)
         or a log line (``skip``). Needs a fire time recorded before: a workflow new to
         this state directory starts with its next fire time."""
-        from task_runner.scheduling.triggers import previous_fire
-
-        last = self.history.last_scheduled(workflow.name)
-        if last is None:
-            return
         now = dt.datetime.now(dt.timezone.utc)
-        missed = previous_fire(spec, now, workflow.name)
-        if missed is None or missed <= last + dt.timedelta(seconds=1):
+        missed = misfire.catch_up_time(self.history, workflow.name, spec, now)
+        if missed is None:
             return
-        late = (now - missed).total_seconds()
-        if spec.misfire == "skip" and late > spec.misfire_grace:
-            log.warning(
-                "%s missed its run at %s while no scheduler ran (last run for %s); "
-                "misfire: skip, so the next run comes at its time and its window covers "
-                "the gap",
-                workflow.name,
-                _when(missed),
-                _when(last),
-            )
-            return
-        log.warning(
-            "%s missed its run at %s while no scheduler ran (last run for %s); "
-            "misfire: %s, so it runs once now for that time",
-            workflow.name,
-            _when(missed),
-            _when(last),
-            spec.misfire,
-        )
-        self.scheduler.add_job(
-            self._fire,
-            "date",
-            run_date=now,
-            args=[key],
-            kwargs={"catch_up_for": missed},
-            id=f"{key}#catch-up",
-            name=f"{workflow.name} (catch-up)",
-            executor="runs",
-            misfire_grace_time=None,
-            replace_existing=True,
-        )
+        jobs.add_catch_up_job(self.scheduler, self._fire, key, workflow.name, missed, now)
 
     def _unschedule(self, key: str) -> None:
-        from apscheduler.jobstores.base import JobLookupError
-
-        try:
-            self.scheduler.remove_job(key)
-        except JobLookupError:
-            pass
+        jobs.remove_job(self.scheduler, key)
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -416,7 +302,6 @@ class WorkflowScheduler:
             self._fire_scoped(key, catch_up_for or scheduled_at)
 
     def _fire_scoped(self, key: str, scheduled_at: dt.datetime | None) -> None:
-        from task_runner.scheduling.triggers import nominal_slot
         from task_runner.workflow.prepare import new_run_id
 
         scheduled_at = (scheduled_at or dt.datetime.now(dt.timezone.utc)).astimezone(
@@ -424,16 +309,10 @@ class WorkflowScheduler:
         )
         entry = self.entries.get(key)
         if entry is not None and entry.workflow is not None and entry.schedule is not None:
-            slot = nominal_slot(entry.schedule, scheduled_at, entry.workflow.name)
-            other = self.leases.claim_slot(entry.workflow.name, slot, self.owner)
-            if other is not None:
-                log.info(
-                    "%s run due at %s: standing by; %s (another scheduler on this state "
-                    "directory) runs it",
-                    entry.workflow.name,
-                    _when(slot),
-                    other,
-                )
+            name = entry.workflow.name
+            if misfire.claimed_elsewhere(
+                self.leases, self.owner, entry.schedule, scheduled_at, name
+            ):
                 return
         with self._lock:
             entry = self.entries.get(key)
@@ -444,7 +323,7 @@ class WorkflowScheduler:
                 previous = self._active[key].run_id
                 active = None
             else:
-                active = _Active(new_run_id(), workflow.name, threading.Event(), time.monotonic())
+                active = ActiveRun(new_run_id(), workflow.name, threading.Event(), time.monotonic())
                 self._active[key] = active
         if active is None:
             self._skip(key, workflow.name, scheduled_at, previous)
@@ -463,80 +342,33 @@ class WorkflowScheduler:
         inputs: dict[str, Any],
         overrides: dict[str, ConnectionConfig],
         scheduled_at: dt.datetime,
-        active: _Active,
+        active: ActiveRun,
     ) -> None:
-        from task_runner.runner.executor import ExecutionOptions
-        from task_runner.runner.service import WorkflowBusyError, run_workflow
+        """The run: enqueued for a worker (``--via celery``) or run here and logged."""
+        from task_runner.runner.service import WorkflowBusyError
 
         if self.enqueue is not None:
             task_id = self.enqueue(str(path), inputs, scheduled_at, workflow.name)
             log.info("%s enqueued for a worker: task %s", workflow.name, task_id)
             return
-        options = ExecutionOptions(
-            max_workers=self.config.max_workers, connection_overrides=overrides
-        )
-        log.info(
-            "%s run %s started for %s",
-            workflow.name,
-            active.run_id,
-            _when(scheduled_at),
-            extra={
-                "event": "run_started",
-                "workflow": workflow.name,
-                "run_id": active.run_id,
-                "scheduled_at": _when(scheduled_at),
-            },
-        )
         try:
-            result = run_workflow(
+            result = run_here(
                 workflow,
                 inputs,
-                options=options,
+                overrides,
+                scheduled_at,
+                active,
                 history=self.history,
-                trigger="schedule",
-                scheduled_at=scheduled_at,
-                run_id=active.run_id,
-                cancel=active.cancel,
-                lease_wait=0.0,  # a run active elsewhere: skip this fire time, do not queue
+                max_workers=self.config.max_workers,
             )
         except WorkflowBusyError as exc:
-            self._skip_busy(path, workflow.name, scheduled_at, exc.holder)
+            misfire.skip_busy(self.history, path, workflow.name, scheduled_at, exc.holder)
             return
         except TaskRunnerError as exc:
-            elapsed = time.monotonic() - active.started
-            first = exc.format().splitlines()[0]
-            log.error(
-                "%s run %s failed: 0 items in %.2fs: %s",
-                workflow.name,
-                active.run_id,
-                elapsed,
-                first,
-            )
+            log_failed(workflow.name, active, exc, time.monotonic() - active.started)
             return
-        self._log_result(result, time.monotonic() - active.started, str(path.resolve()))
-
-    def _log_result(self, result: RunResult, elapsed: float, key: str | None = None) -> None:
-        line = (
-            f"{result.workflow} run {result.run_id} {result.status}: "
-            f"{result.item_count} items in {elapsed:.2f}s "
-            f"(window {result.window_start} .. {result.window_end}); "
-            f"next run at {_when(self.next_run(key)) if key else 'unknown'}"
-        )
-        extra = {
-            "event": "run_finished",
-            "workflow": result.workflow,
-            "run_id": result.run_id,
-            "status": result.status,
-            "items": result.item_count,
-            "elapsed": round(elapsed, 3),
-            "window_start": result.window_start,
-            "window_end": result.window_end,
-            "next_run": _when(self.next_run(key)) if key else None,
-        }
-        if result.error:
-            log.error("%s: %s", line, result.error.splitlines()[0], extra=extra)
-        else:
-            log.info("%s", line, extra=extra)
+        elapsed = time.monotonic() - active.started
+        log_result(result, elapsed, self.next_run(str(path.resolve())))
 
     def next_run(self, key: str) -> dt.datetime | None:
         """The next fire time of the workflow file ``key`` in its zone, if scheduled."""
@@ -547,40 +379,20 @@ class WorkflowScheduler:
             job = self.scheduler.get_job(key)
         except Exception:  # the scheduler is shutting down
             return None
-        return self._next_time(job, entry.schedule, entry.workflow.name) if job else None
-
-    def _skip_busy(self, path: Path, workflow: str, scheduled_at: dt.datetime, holder: str) -> None:
-        from task_runner.workflow.prepare import new_run_id
-
-        reason = f"skipped: {holder} was still running this workflow"
-        log.warning("%s run due at %s %s", workflow, _when(scheduled_at), reason)
-        self.history.record_skipped(
-            new_run_id(),
-            workflow,
-            trigger="schedule",
-            scheduled_at=scheduled_at,
-            reason=reason,
-            workflow_path=str(path),
-        )
+        return jobs.next_fire_time(job, entry.schedule) if job else None
 
     def _skip(
         self, key: str, workflow: str, scheduled_at: dt.datetime | None, previous: str | None
     ) -> None:
-        from task_runner.workflow.prepare import new_run_id
-
-        what = f"run {previous}" if previous else "the previous run"
-        reason = f"skipped: {what} of this workflow was still active"
-        when = scheduled_at.replace(microsecond=0).isoformat() if scheduled_at else "now"
-        log.warning("%s run due at %s %s", workflow, when, reason)
-        if self.enqueue is None:
-            self.history.record_skipped(
-                new_run_id(),
-                workflow,
-                trigger="schedule",
-                scheduled_at=scheduled_at,
-                reason=reason,
-                workflow_path=str(self.entries[key].path) if key in self.entries else None,
-            )
+        entry = self.entries.get(key)
+        misfire.skip_overlap(
+            self.history,
+            workflow,
+            scheduled_at,
+            previous,
+            workflow_path=str(entry.path) if entry is not None else None,
+            record=self.enqueue is None,
+        )
 
     def _on_max_instances(self, event: JobExecutionEvent) -> None:
         times = getattr(event, "scheduled_run_times", None) or [None]
@@ -593,15 +405,4 @@ class WorkflowScheduler:
     def _on_missed(self, event: JobExecutionEvent) -> None:
         entry = self.entries.get(event.job_id)
         name = entry.workflow.name if entry and entry.workflow else event.job_id
-        log.warning(
-            "%s missed its run at %s (later than its misfire grace); the next run covers its window",
-            name,
-            event.scheduled_run_time,
-        )
-
-
-def _when(moment: dt.datetime | None) -> str:
-    """A fire time for log lines: ISO 8601 to the second, with its offset."""
-    if moment is None:
-        return "none"
-    return moment.replace(microsecond=0).isoformat()
+        misfire.log_missed(name, event.scheduled_run_time)

@@ -4,8 +4,12 @@ Add an HTTP task to a workflow; search the catalogue and click an operation, whi
 shows its reference and prepares the request as a form made from its params JSON
 Schema; test the request and see the response -- over the workflow files of one folder.
 
-Modules: :mod:`~task_runner.studio.app` (the Starlette app, its routes and its security
-guard), :mod:`~task_runner.studio.workspace` (the files under the folder, drafts made
+Modules: :mod:`~task_runner.studio.app` (the Starlette app and its config),
+:mod:`~task_runner.studio.routes` (the routes, one module per area),
+:mod:`~task_runner.studio.backend` (the state behind them),
+:mod:`~task_runner.studio.guard` (the security middleware: token, CSRF, Host),
+:mod:`~task_runner.studio.responses` (security headers, redacted JSON, errors),
+:mod:`~task_runner.studio.workspace` (the files under the folder, drafts made
 with ``add-task``'s round-trip writer, saves with conflict detection),
 :mod:`~task_runner.studio.jobs` (test requests in worker threads, cancellable), and
 ``static/`` (the page: hand-written HTML, CSS and JavaScript, shipped as package data).
