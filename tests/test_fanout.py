@@ -400,3 +400,184 @@ def test_a_checkpoint_cut_anywhere_keeps_its_whole_lines(keys: list[int], cut: i
             assert loaded.get(key) == {"key": key, "rows": [{"id": key}]}
         elif position > whole:
             assert loaded.get(key) is None
+
+
+# --- what validate knows of outputs, keys and item fields --------------------------------
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the DuckDB file of `chain` is relative to it
+
+
+def chain(tmp_path: Path, server_url: str, **download: Any) -> Path:
+    """``list`` (a raw request) then ``get`` for each of its items, writing rows to DuckDB."""
+    data = {
+        "name": "chain",
+        "connections": {"api": {"base_url": server_url}},
+        "tasks": {
+            "list": {
+                "connection": "api",
+                "request": {"url": "/list"},
+                "output": {"duckdb": {"path": "c.duckdb", "table": "list", "primary_key": "id"}},
+            },
+            "get": {
+                "for_each": {"items": "{{ tasks.list.output.items }}", "on_failure": "continue"},
+                "connection": "api",
+                "request": {"url": "/items/{{ item.id }}"},
+                "retry": {"max_attempts": 1},
+                **download,
+            },
+        },
+    }
+    return write_workflow(tmp_path / "chain.yaml", data)
+
+
+def save_list_schema(tmp_path: Path) -> None:
+    """The response schema ``test-request --save-schema`` keeps beside the workflow."""
+    folder = tmp_path / "schemas"
+    folder.mkdir(exist_ok=True)
+    schema = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"id": {"type": "integer"}, "url": {"type": "string"}},
+        },
+    }
+    (folder / "chain.list.response.schema.json").write_text(json.dumps(schema), encoding="utf-8")
+
+
+def load_errors(path: Path) -> list[Any]:
+    with pytest.raises(InputErrors) as caught:
+        load_workflow(path)
+    return list(caught.value.errors)
+
+
+def line_of(path: Path, text: str) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line)
+
+
+@pytest.mark.parametrize(
+    ("items", "expected", "hint"),
+    [
+        ("{{ tasks.list.output.itemz }}", "tasks.list.output.itemz is not an attribute", "'items'"),
+        ("{{ tasks.list.output['statuss'] }}", "tasks.list.output.statuss is not", "'status'"),
+        ("{{ tasks.list.output.jsonl }}", "task 'list' writes no JSONL file", "jsonl: PATH"),
+        ("{{ tasks.list.output.for_each }}", "task 'list' has no for_each", None),
+    ],
+    ids=["unknown", "unknown-by-key", "jsonl-without-sink", "for-each-of-a-plain-task"],
+)
+def test_an_output_attribute_that_is_not_there_is_a_load_error(
+    tmp_path: Path, items: str, expected: str, hint: str | None
+) -> None:
+    path = chain(tmp_path, "http://127.0.0.1:9", for_each={"items": items})
+    (error,) = load_errors(path)
+    assert expected in error.message
+    assert error.path == "get.for_each.items"
+    assert error.location.line == line_of(path, "tasks.list.output")
+    if hint is not None:
+        assert hint in (error.hint or "")
+
+
+def test_every_output_attribute_is_accepted(tmp_path: Path) -> None:
+    from task_runner.runner.result import OUTPUT_ATTRIBUTES, task_output
+
+    # the one list is what a task's output really has
+    output = task_output(
+        status=200, headers={}, first_body=None, pages=0, items=[], item_count=0, jsonl=None
+    )
+    assert set(output) == set(OUTPUT_ATTRIBUTES)
+    body = {
+        a: f"{{{{ tasks.list.output.{a} }}}}"
+        for a in OUTPUT_ATTRIBUTES
+        if a not in ("jsonl", "for_each")
+    }
+    load_workflow(
+        chain(tmp_path, "http://127.0.0.1:9", request={"url": "/x", "method": "POST", "body": body})
+    )
+
+
+def test_an_attribute_named_at_run_time_lists_every_attribute(tmp_path: Path, in_tmp: None) -> None:
+    with TestServer(lambda req: Reply(200, [{"id": 1}])) as server:
+        path = chain(
+            tmp_path,
+            server.url,
+            for_each={"items": "{{ tasks.list.output[inputs.which] }}"},
+        )
+        text = path.read_text(encoding="utf-8")
+        path.write_text(
+            text.replace("name: chain", "name: chain\ninputs: {which: {type: string}}"),
+            encoding="utf-8",
+        )
+        result = execute(load_workflow(path), {"which": "itemz"})
+    error = result.tasks["get"].error or ""
+    assert "tasks.list.output.itemz is undefined" in error
+    for attribute in ("status", "headers", "body", "items", "jsonl", "for_each", "sinks"):
+        assert attribute in error
+
+
+def test_a_primary_key_the_rows_do_not_have_is_a_load_error_when_their_shape_is_known(
+    tmp_path: Path,
+) -> None:
+    save_list_schema(tmp_path)
+    path = chain(
+        tmp_path,
+        "http://127.0.0.1:9",
+        url="{{ item.url }}",
+        request=None,
+        output={
+            "files": {"path": "f/{{ item.id }}"},
+            "duckdb": {"path": "c.duckdb", "table": "files", "primary_key": "sha"},
+        },
+    )
+    text = path.read_text(encoding="utf-8").replace("primary_key: id", "primary_key: idd")
+    path.write_text(text, encoding="utf-8")
+    errors = {e.path: e for e in load_errors(path)}
+    listed = errors["list.output.duckdb.primary_key"]
+    assert "'idd' is not a field of the rows of task 'list'" in listed.message
+    assert listed.hint == "did you mean 'id'?"
+    assert listed.location.line == line_of(path, "primary_key: idd")
+    files = errors["get.output.duckdb.primary_key"]  # the rows of a files task: its records
+    assert "its file records have id, path, size, sha256" in files.message
+    assert files.hint == "did you mean 'sha256'?"
+
+
+def test_a_primary_key_missing_at_run_time_fails_the_task_and_it_is_not_complete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], in_tmp: None
+) -> None:
+    from task_runner.cli import main
+
+    with TestServer(lambda req: Reply(200, [{"id": 1}, {"id": 2}])) as server:
+        path = chain(tmp_path, server.url)
+        text = path.read_text(encoding="utf-8").replace("primary_key: id", "primary_key: idd")
+        path.write_text(text, encoding="utf-8")
+        load_workflow(path)  # no schema known: the load cannot tell
+        result = execute(load_workflow(path), {})
+        assert main(["run", str(path), "--state-dir", str(tmp_path / "state")]) == 1
+    task = result.tasks["list"]
+    assert task.status == "failed" and task.complete is False
+    assert "have no field 'idd' to merge on (they have id)" in (task.error or "")
+    assert "complete:" not in capsys.readouterr().out
+
+
+def test_an_item_field_the_upstream_items_do_not_have(
+    tmp_path: Path,
+) -> None:
+    path = chain(tmp_path, "http://127.0.0.1:9", request={"url": "/items/{{ item.idd }}"})
+    load_workflow(path)  # no schema: not known at load
+    save_list_schema(tmp_path)
+    (error,) = load_errors(path)
+    assert error.message.startswith("item.idd is not a field of the items of task 'list'")
+    assert error.hint == "did you mean 'id'?" and error.path == "get.request.url"
+
+
+def test_an_item_field_missing_at_run_time_is_named_once(tmp_path: Path, in_tmp: None) -> None:
+    rows = [{"id": n} for n in range(8)]
+    with TestServer(lambda req: Reply(200, rows)) as server:
+        path = chain(tmp_path, server.url, request={"url": "/items/{{ item.idd }}"})
+        result = execute(load_workflow(path), {})
+    error = result.tasks["get"].error or ""
+    assert error.count("item.idd is undefined") == 1
+    assert "8 items (0, 1, 2 and 5 more" in error
+    assert "--run-id" not in error  # a template mistake is not mended by retrying

@@ -15,6 +15,7 @@ import pytest
 
 from task_runner.emulator import Emulator
 from task_runner.emulator.files import file_bytes
+from task_runner.errors import InputErrors
 from task_runner.redact import REDACTOR
 from task_runner.runner import ExecutionOptions, execute
 from task_runner.runner.emulated import emulated_connections
@@ -194,13 +195,203 @@ def test_a_single_url_task_writes_its_file(tmp_path: Path) -> None:
     assert record["sha256"] == hashlib.sha256(body).hexdigest() and record["size"] == 5000
 
 
-def test_a_path_that_leaves_its_folder_is_refused(tmp_path: Path) -> None:
-    with TestServer(lambda req: Reply(200, b"data", {"Content-Type": "image/png"})) as server:
-        path = _url_workflow(tmp_path, server, output={"files": {"path": "../{{ 'escape' }}.png"}})
-        result = execute(load_workflow(path), {})
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../escape/{{ item.id }}.jpg",
+        "/tmp/escape/{{ item.id }}.jpg",
+        "photos/../../escape/{{ item.id }}.jpg",
+        "~/escape/{{ item.id }}.jpg",
+        "photos\\..\\..\\{{ item.id }}.jpg",
+    ],
+    ids=["dotdot", "absolute", "dotdot-inside", "home", "backslashes"],
+)
+def test_a_static_path_that_leaves_its_folder_is_a_load_error_at_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str
+) -> None:
+    from task_runner.cli import main
+
+    workflow = photos_workflow(tmp_path)
+    text = workflow.read_text(encoding="utf-8")
+    workflow.write_text(
+        text.replace(
+            "photos/{{ item.id }}{{ item.filename | extension }}", path.replace("\\", "\\\\")
+        ),
+        encoding="utf-8",
+    )
+    line = next(
+        n
+        for n, t in enumerate(workflow.read_text(encoding="utf-8").splitlines(), 1)
+        if "path:" in t
+    )
+    with pytest.raises(InputErrors) as caught:
+        load_workflow(workflow)
+    (error,) = caught.value.errors
+    assert (error.location.line, error.path) == (line, "download.output.files.path")
+    assert "output.files.path" in error.message and "retry" not in error.format()
+    # validate and run stop at load, before anything is sent: exit 2
+    assert main(["validate", str(workflow)]) == 2
+    assert main(["run", str(workflow), "-i", "company_id=8089", "-i", "project_id=777"]) == 2
+    assert f"wf.yaml:{line}:" in capsys.readouterr().err
+    assert not (tmp_path.parent / "escape").exists() and not Path("/tmp/escape").exists()
+
+
+def test_a_value_that_takes_the_path_out_is_refused_per_item_without_a_retry_hint(
+    tmp_path: Path,
+) -> None:
+    def answer(req: Any) -> Reply:
+        if req.path.startswith("/list"):
+            return Reply(200, [{"id": 1, "name": "../escape.png"}, {"id": 2, "name": "ok.png"}])
+        return Reply(200, b"data", {"Content-Type": "image/png"})
+
+    with TestServer(answer) as server:
+        data = {
+            "name": "names",
+            "connections": {"api": {"base_url": server.url}},
+            "tasks": {
+                "list": {"connection": "api", "request": {"url": "/list"}},
+                "get": {
+                    "for_each": {
+                        "items": "{{ tasks.list.output.items }}",
+                        "on_failure": "continue",
+                    },
+                    "connection": "api",
+                    "url": "/file.bin",
+                    "output": {"files": {"path": "out/{{ item.name }}"}},
+                },
+            },
+        }
+        workflow = load_workflow(write_workflow(tmp_path / "names.yaml", data))
+        result = execute(
+            workflow, {}, options=ExecutionOptions(checkpoint_dir=str(tmp_path / "cp"))
+        )
+    task = result.tasks["get"]
     assert result.status == "failed"
-    assert "must be relative and stay in its folder" in (result.tasks["get"].error or "")
-    assert not (tmp_path.parent / "escape.png").exists()
+    assert "'out/../escape.png' leaves its folder" in (task.error or "")
+    assert "--run-id" not in (task.error or "") and "retry" not in (task.error or "")
+    assert Path("out/ok.png").read_bytes() == b"data"  # the other item was saved
+    assert not (tmp_path / "escape.png").exists()
+
+
+def test_the_listing_size_is_the_size_the_file_host_serves(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    result = run(photos_workflow(tmp_path), emulator)
+    assert result.status == "succeeded", result.tasks["download"].error
+    listed = {i["id"]: i["size"] for i in (result.tasks["list_images"].response or {})["items"]}
+    assert len(listed) == 12
+    for image_id, size in listed.items():
+        path = Path(f"photos/{image_id}.jpg")
+        assert path.stat().st_size == size == len(file_bytes(image_id))
+
+
+def test_the_run_reports_what_each_sink_wrote_and_counts_items_once(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    import yaml
+
+    spec = yaml.safe_load(photos_workflow(tmp_path).read_text(encoding="utf-8"))
+    spec["tasks"]["download"]["output"]["duckdb"] = {"path": "p.duckdb", "table": "files"}
+    spec["tasks"]["list_images"]["output"] = {"duckdb": {"path": "p.duckdb", "table": "images"}}
+    path = write_workflow(tmp_path / "wf.yaml", spec)
+    first = run(path, emulator).to_json()
+    assert first["status"] == "succeeded", first["error"]
+    assert first["item_count"] == 12  # the 12 photos, not 12 records + 12 files
+    download = first["tasks"]["download"]["sinks"]
+    sizes = sum(len(file_bytes(int(Path(p).stem))) for p in download["files"]["paths"])
+    assert download["files"] == {
+        "written": 12,
+        "skipped": 0,
+        "checked": 0,
+        "bytes": sizes,
+        "paths": sorted(download["files"]["paths"]),
+    }
+    assert download["duckdb"] == {
+        "path": "p.duckdb",
+        "table": "files",
+        "write": "merge",
+        "rows": 12,
+        "inserted": 12,
+        "updated": 0,
+    }
+    assert first["tasks"]["list_images"]["sinks"]["duckdb"]["inserted"] == 12
+    again = run(path, emulator).to_json()
+    files = again["tasks"]["download"]["sinks"]["files"]
+    assert (files["written"], files["skipped"], files["bytes"]) == (0, 12, 0)
+    assert again["tasks"]["download"]["sinks"]["duckdb"]["updated"] == 12
+    assert again["tasks"]["list_images"]["sinks"]["duckdb"]["inserted"] == 0
+
+
+def test_a_refused_connection_says_where_and_the_hint_fits_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from task_runner.cli import main
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with TestServer(lambda req: Reply(200, [{"id": 1}, {"id": 2}])) as server:
+        data = {
+            "name": "gone",
+            "connections": {"api": {"base_url": server.url, "allowed_hosts": ["127.0.0.1"]}},
+            "tasks": {
+                "list": {"connection": "api", "request": {"url": "/list"}},
+                "get": {
+                    "for_each": {
+                        "items": "{{ tasks.list.output.items }}",
+                        "on_failure": "continue",
+                    },
+                    "connection": "api",
+                    "url": f"http://127.0.0.1:{port}/file.bin",  # the same for each item
+                    "retry": {"max_attempts": 1},
+                    "output": {"files": {"path": "out/{{ item.id }}.bin"}},
+                },
+            },
+        }
+        path = write_workflow(tmp_path / "gone.yaml", data)
+        result = execute(
+            load_workflow(path), {}, options=ExecutionOptions(checkpoint_dir=str(tmp_path / "cp"))
+        )
+        error = result.tasks["get"].error or ""
+        assert f"connection refused by 127.0.0.1:{port}" in error
+        assert error.count("connection refused") == 1  # said once for both items
+        assert f"--run-id {result.run_id}" in error  # run keeps a checkpoint: retry the failed
+        record = ["--record-dir", str(tmp_path / "rec")]
+        for _ in range(2):  # the second one has a recording to compare with
+            assert main(["test-request", str(path), "--task", "get", *record]) == 1
+            err = capsys.readouterr().err
+            assert f"connection refused by 127.0.0.1:{port}" in err
+            assert "--run-id" not in err and "drift" not in err
+
+
+def test_test_request_prints_each_checked_file_and_runs_again_on_a_new_emulator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from task_runner.cli import main
+
+    example = (
+        Path(__file__).parent.parent / "examples" / "workflows" / "procore_photos_to_duckdb.yaml"
+    )
+    args = ["test-request", str(example), "--task", "download_photos", "--emulator"]
+    args += ["-i", "company_id=8089", "-i", "project_id=777", "--record-dir", str(tmp_path / "r")]
+    args += ["--items", "2"]
+    printed = []
+    for _ in range(2):  # the second reuses list_photos's recording from another emulator
+        assert main(args) == 0, capsys.readouterr().err
+        printed.append(capsys.readouterr())
+    assert "output taken from its recording" in printed[1].err
+    for captured in printed:
+        lines = [line for line in captured.out.splitlines() if line.startswith("  item ")]
+        assert len(lines) == 2
+        for line in lines:
+            image_id = int(line.split("(")[1].split(")")[0])
+            body = file_bytes(image_id)
+            assert line.endswith(
+                f"200 image/jpeg {len(body)} bytes sha256 {hashlib.sha256(body).hexdigest()}"
+            )
+    assert not Path("photos").exists()  # test-request checks files, never writes them
 
 
 def test_test_request_checks_files_but_does_not_write_them(
@@ -311,3 +502,38 @@ def test_a_refused_status_names_the_url_and_the_start_of_the_body(
     error = result.tasks["get"].error or ""
     assert result.status == "failed" and result.tasks["get"].http_status == 403
     assert "answered 403" in error and "AccessDenied: expired signature" in error
+
+
+def test_an_emulator_recording_is_pointed_at_the_next_emulator() -> None:
+    from task_runner.recording.session import rebase_emulated
+
+    output = {
+        "items": [
+            {"url": "http://localhost:4100/images/1/original/a.jpg", "note": "localhost:4100"},
+            {"url": "http://127.0.0.1:4100/rest/v1.0/images?page=2"},
+            {"url": "http://localhost:5000/other", "size": 4100},
+            {"url": "https://storage.procore.com:4100/a.jpg"},
+        ]
+    }
+    moved = rebase_emulated(output, "http://127.0.0.1:4100", "http://127.0.0.1:4200")
+    assert [i["url"] for i in moved["items"]] == [
+        "http://localhost:4200/images/1/original/a.jpg",
+        "http://127.0.0.1:4200/rest/v1.0/images?page=2",
+        "http://localhost:5000/other",  # another port: not that emulator's
+        "https://storage.procore.com:4100/a.jpg",  # not a loopback host
+    ]
+    assert moved["items"][0]["note"] == "localhost:4100" and moved["items"][2]["size"] == 4100
+    assert rebase_emulated(output, "https://api.procore.com", "http://127.0.0.1:1") == output
+
+
+def test_the_file_host_answers_on_the_api_port_by_its_own_host_name(emulator: Emulator) -> None:
+    import requests
+
+    assert emulator.files is not None
+    image = next(iter(emulator.data.iter_attrs(777)))
+    path = f"/images/{image.id}/original/x.jpg"
+    files = requests.get(f"{emulator.files_origin}{path}", timeout=5)
+    assert emulator.files_origin == f"http://localhost:{emulator.port}"
+    assert files.status_code == 200 and files.content == file_bytes(image.id)
+    api = requests.get(f"{emulator.base_url}{path}", timeout=5)  # the API has no such path
+    assert api.status_code == 404 and api.headers["Content-Type"].startswith("application/json")

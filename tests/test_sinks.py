@@ -68,6 +68,44 @@ def test_merge_upserts_on_the_key_and_never_duplicates(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("repeats", [False, True], ids=["distinct-keys", "a-key-repeats"])
+def test_a_merge_says_how_many_rows_it_inserted_and_updated(tmp_path: Path, repeats: bool) -> None:
+    from task_runner.sinks.outputs import TaskOutputs
+
+    db = tmp_path / "p.duckdb"
+    load(db, [{"id": i} for i in range(5)])
+    rows = [{"id": i, "v": 1} for i in range(3, 8)] + ([{"id": 7, "v": 2}] if repeats else [])
+    outputs = TaskOutputs.open(jsonl=None, sinks={"duckdb": {"path": str(db)}}, context=CONTEXT)
+    outputs.write_all(rows)
+    outputs.commit()
+    assert outputs.summary() == {
+        "duckdb": {
+            "path": str(db),
+            "table": "images",
+            "write": "merge",
+            "rows": len(rows),
+            "inserted": len(rows) - 2,  # 3 and 4 were there
+            "updated": 2,
+        }
+    }
+    assert query(db, "select count(*) from images") == [(8,)]
+
+
+def test_sinks_without_their_own_summary_say_path_and_rows(tmp_path: Path) -> None:
+    from task_runner.sinks.outputs import TaskOutputs
+
+    target = tmp_path / "out.csv"
+    outputs = TaskOutputs.open(
+        jsonl=str(tmp_path / "o.jsonl"), sinks={"csv": str(target)}, context=CONTEXT
+    )
+    outputs.write_all([{"id": 1}, {"id": 2}])
+    outputs.commit()
+    assert outputs.summary() == {
+        "jsonl": {"path": str(tmp_path / "o.jsonl"), "rows": 2},
+        "csv": {"path": str(target), "rows": 2},
+    }
+
+
 def test_append_and_replace(tmp_path: Path) -> None:
     db = tmp_path / "p.duckdb"
     load(db, [{"id": 1}], write="append")

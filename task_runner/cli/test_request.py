@@ -297,6 +297,10 @@ def print_outcome(
         from task_runner.cli.run import fan_out_line
 
         out(fan_out_line(outcome.result.fan_out))
+        from task_runner.runner.fanout import checked_lines
+
+        for line in checked_lines(outcome.result.fan_out):  # each file checked
+            out(f"  {line}")
 
 
 def _output_line(outcome: TaskOutcome) -> str:

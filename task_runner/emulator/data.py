@@ -354,7 +354,7 @@ class Dataset:
         return {
             "id": a.id,
             "url": url,
-            "size": 150_000 + d.next(6_000_000),
+            "size": _served_size(a.id, d.next(6_000_000)),
             "filename": filename,
             "description": " ".join(words).capitalize(),
             "thumbnail_url": url.replace("/original/", "/thumbnail/"),
@@ -425,3 +425,11 @@ class Dataset:
             {"size": "medium", "url": url.replace("/original/", "/medium/"), "width": 1024},
             {"size": "thumbnail", "url": item["thumbnail_url"], "width": 200},
         ]
+
+
+def _served_size(image_id: int, _draw: int) -> int:
+    """The listing's ``size``: the bytes the file host serves (the draw is still taken,
+    so every later field of the image keeps its value)."""
+    from task_runner.emulator.files import file_size
+
+    return file_size(image_id, "original")

@@ -86,7 +86,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         self._sent = False
+        files = self.emulator.files
         try:
+            if files is not None and files.serves(self.headers.get("Host", "")):
+                files.answer(self)  # the file host's name: image files, no API
+                return
             self._route(method)
         except (ConnectionError, TimeoutError):
             self.close_connection = True

@@ -130,20 +130,22 @@ class Emulator:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        # serve_files: a second origin serves the image files, and the image objects'
-        # urls point at it (its port varies, so the data is then not the same each run)
+        # serve_files: a second origin (another host name, the same port) serves the
+        # image files, and the image objects' urls point at it
         self.serve_files = serve_files
         self.files: FileHost | None = None
 
     # --- lifecycle --------------------------------------------------------------------
 
     def start(self) -> Emulator:
-        if self.serve_files:
-            self.files = FileHost(self, host=self.host).start()
-            self.data.files_origin = self.files.origin
         handler = type("BoundEmulatorHandler", (EmulatorHandler,), {"emulator": self})
         self._server = _Server((self.host, self.port), handler)
         self.port = self._server.server_address[1]
+        if self.serve_files:
+            # the same port, another host name: see FileHost
+            public = "127.0.0.1" if self.host == "localhost" else "localhost"
+            self.files = FileHost(self, public_host=public)
+            self.data.files_origin = self.files.origin
         self._stopping.clear()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -156,9 +158,6 @@ class Emulator:
 
     def stop(self) -> None:
         self._stopping.set()
-        files, self.files = self.files, None
-        if files is not None:
-            files.stop()
         server, self._server = self._server, None
         if server is None:
             return

@@ -73,6 +73,11 @@ def _drift(
     fail: bool,
 ) -> None:
     assert outcome.recording is not None
+    if outcome.result.status != "succeeded":
+        # a failed test says nothing about the API's shape: no drift, neither way
+        if compare:
+            done.notes.append(f"{outcome.task}: not compared: the task did not succeed")
+        return
     paths = store.paths(workflow.name, outcome.task)
     earlier = previous_recording(paths, outcome.recording_path)
     if earlier is None:

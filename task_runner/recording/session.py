@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -201,10 +202,46 @@ def _matching_recording(
         if target is None or not target.serves(made) or output is None:
             passed_over = passed_over or _why_not(path, made, target, output is None)
             continue
+        if target.emulated and made is not None and made.base_url != target.base_url:
+            # another emulator instance: its URLs (API and file host) name a gone port
+            output = rebase_emulated(output, made.base_url, target.base_url)
         return (path, output), (
             f"output taken from its recording {path} (same inputs, same {made})"
         )
     return None, passed_over
+
+
+_LOOPBACK_ORIGIN = re.compile(r"^(https?://(?:127\.0\.0\.1|localhost|\[::1\])):(\d+)(?=[/?#]|$)")
+
+
+def rebase_emulated(output: Any, old_base: str, new_base: str) -> Any:
+    """``output`` (a recording's task output) with every URL of the emulator that made it
+    pointed at the emulator of this run: a loopback origin (``127.0.0.1``, ``localhost``)
+    on the old emulator's port gets the new port. The emulator serves its API and its
+    file host on one port (:class:`task_runner.emulator.files.FileHost`), so that is
+    every URL it handed out."""
+    old_port, new_port = _port_of(old_base), _port_of(new_base)
+    if old_port is None or new_port is None or old_port == new_port:
+        return output
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str):
+            found = _LOOPBACK_ORIGIN.match(value)
+            if found is not None and found[2] == old_port:
+                return f"{found[1]}:{new_port}{value[found.end() :]}"
+            return value
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        return value
+
+    return fix(output)
+
+
+def _port_of(base_url: str) -> str | None:
+    found = _LOOPBACK_ORIGIN.match(base_url)
+    return found[2] if found is not None else None
 
 
 def _why_not(path: Path, made: Target | None, target: Target | None, failed: bool) -> str:

@@ -6,7 +6,11 @@ Celery task returns::
     {"run_id", "workflow", "status": "succeeded"|"failed"|"interrupted",
      "tasks": {NAME: {"status", "http_status", "attempts", "pages", "item_count",
                       "total_reported", "duplicates_dropped", "complete", "warnings",
-                      "output", ...}}}
+                      "output", "sinks", ...}}}
+
+``output`` is the task's JSONL file (null when it writes none); ``sinks`` what each of
+its sinks wrote (``duckdb``: table and rows inserted/updated; ``files``: files written,
+skipped, bytes and their paths; ``csv``/``parquet``: path and rows).
 
 ``complete`` is true when the task delivered every item the API promised exactly once
 (see :mod:`task_runner.http.tally`); ``warnings`` say what the run could not vouch for.
@@ -20,7 +24,21 @@ from typing import Any
 
 from task_runner.redact import REDACTOR
 
-__all__ = ["RunResult", "TaskResult", "task_output"]
+__all__ = ["OUTPUT_ATTRIBUTES", "RunResult", "TaskResult", "task_output"]
+
+#: What ``tasks.<name>.output`` has (``for_each``: a fan-out task's counts; ``sinks``:
+#: what each sink wrote). One list, read by the loader's checks and the run-time hint.
+OUTPUT_ATTRIBUTES = (
+    "status",
+    "headers",
+    "body",
+    "items",
+    "item_count",
+    "pages",
+    "jsonl",
+    "for_each",
+    "sinks",
+)
 
 
 def task_output(
@@ -46,6 +64,8 @@ def task_output(
         "item_count": item_count,
         "pages": pages,
         "jsonl": jsonl,
+        "for_each": None,  # a fan-out task's counts (set by the fan-out)
+        "sinks": {},  # what each sink wrote (set once they committed)
     }
 
 
@@ -75,6 +95,9 @@ class TaskResult:
     delivered: set[str] = field(default_factory=set, repr=False)
     # A for_each task: {items, done, resumed, failed, failed_items[, limit, not_run]}
     fan_out: dict[str, Any] | None = None
+    # What each sink wrote, once committed: {"duckdb": {path, table, write, rows,
+    # inserted, updated}, "files": {written, skipped, checked, bytes, paths}, ...}
+    sinks: dict[str, Any] | None = None
 
     def set_tally(self, summary: Mapping[str, Any]) -> None:
         """Take the counts of a :class:`~task_runner.http.tally.Tally` summary."""
@@ -107,6 +130,8 @@ class TaskResult:
             data["skipped_by_condition"] = True
         if self.fan_out is not None:
             data["for_each"] = self.fan_out
+        if self.sinks:
+            data["sinks"] = self.sinks
         return REDACTOR.redact_obj(data)  # type: ignore[no-any-return]
 
     @classmethod
@@ -130,6 +155,7 @@ class TaskResult:
             complete=data.get("complete"),
             warnings=[str(w) for w in data.get("warnings") or ()],
             fan_out=data.get("for_each"),
+            sinks=data.get("sinks"),
         )
 
 
@@ -156,7 +182,10 @@ class RunResult:
 
     @property
     def item_count(self) -> int:
-        return sum(t.item_count for t in self.tasks.values())
+        """The items the run fetched, each counted once: a fan-out task's items are its
+        upstream's items again (a file, a detail per item), so only tasks without
+        ``for_each`` count; their own counts are in ``tasks``."""
+        return sum(t.item_count for t in self.tasks.values() if t.fan_out is None)
 
     def to_json(self) -> dict[str, Any]:
         return REDACTOR.redact_obj(  # type: ignore[no-any-return]

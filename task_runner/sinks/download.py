@@ -47,7 +47,7 @@ from task_runner.sinks.files import (
     save_file,
 )
 
-__all__ = ["stream_to_file"]
+__all__ = ["connect_cause", "stream_to_file"]
 
 CHUNK_BYTES = 1 << 16
 MAX_REDIRECTS = 10
@@ -228,7 +228,7 @@ class _Streamer:
                     **settings,
                 )
             except requests.exceptions.RequestException as exc:
-                raise ConnectionFault(f"GET {_safe(url)}: {type(exc).__name__}") from None
+                raise ConnectionFault(f"GET {_safe(url)}: {connect_cause(exc, url)}") from None
             client.throttle.observe(response.status_code, response.headers)
             location = response.headers.get("Location")
             if response.status_code not in REDIRECTS or not location:
@@ -335,6 +335,39 @@ class _Streamer:
             url=_safe(answer.url),
             task=self.request.task,
         )
+
+
+def connect_cause(exc: BaseException, url: str) -> str:
+    """Why a request got no response, in words: ``connection refused by localhost:8080``,
+    ``host name files.example not found``, ``connect timeout``; else the innermost
+    error's type and text. Walks requests' and urllib3's wrappers (``args``, ``reason``,
+    ``__cause__``, ``__context__``) down to the socket error."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    innermost: BaseException = exc
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        innermost = current
+        if isinstance(current, ConnectionRefusedError):
+            return f"connection refused by {where} (nothing listens there)"
+        if isinstance(current, socket.gaierror):
+            return f"host name {parts.hostname} not found"
+        if isinstance(current, ConnectionResetError):
+            return f"the connection to {where} was reset"
+        if isinstance(current, (TimeoutError, socket.timeout)):
+            return f"timed out talking to {where}"
+        stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        stack.extend(a for a in current.args if isinstance(a, BaseException))
+    text = REDACTOR.redact(str(innermost)).strip()
+    return f"{type(innermost).__name__} talking to {where}" + (f" ({text[:200]})" if text else "")
 
 
 class _Discard:

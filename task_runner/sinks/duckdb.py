@@ -65,6 +65,7 @@ class DuckDBSink:
         self.context = context
         self.staged = StagedRows(self.path, context)
         self.loaded = 0
+        self.replaced = 0  # merge: rows of earlier loads this one updated
         # merge: the keys of this load (DELETE ... IN them), and whether one repeats
         self._keys: set[Any] = set()
         self._repeats = False
@@ -117,6 +118,18 @@ class DuckDBSink:
     def abort(self) -> None:
         self.staged.discard()
 
+    def summary(self) -> dict[str, Any]:
+        """What the committed load did: ``{path, table, write, rows, inserted, updated}``
+        (``updated``: rows whose key an earlier load had, replaced by ``merge``)."""
+        return {
+            "path": str(self.path),
+            "table": self.table,
+            "write": self.write,
+            "rows": self.loaded,
+            "inserted": self.loaded - self.replaced,
+            "updated": self.replaced,
+        }
+
     # --- the load -------------------------------------------------------------------
 
     def _load(self, con: Any, staged: Path) -> None:
@@ -126,10 +139,15 @@ class DuckDBSink:
         wanted = dict(self.staged.columns.types)
         keyless = self.primary_key and self.primary_key not in wanted
         if keyless and self.write == "merge" and self.staged.count:
+            from task_runner.errors import did_you_mean
+
+            fields = sorted(wanted)
             raise OutputError(
                 f"the rows of task {self.context.task!r} have no field "
-                f"{self.primary_key!r} to merge on",
-                hint="set output.duckdb.primary_key to a field the rows have",
+                f"{self.primary_key!r} to merge on (they have {', '.join(fields[:20])}"
+                f"{', ...' if len(fields) > 20 else ''}); nothing was loaded",
+                hint=did_you_mean(str(self.primary_key), fields)
+                or "set output.duckdb.primary_key to a field the rows have",
             )
         if not wanted and not existing:
             con.commit()  # nothing to load and nothing to create a table from
@@ -199,23 +217,35 @@ class DuckDBSink:
         ):
             return  # an empty table: nothing to replace
         if source == "_task_runner_stage":
-            con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {source})")
+            self.replaced = _count(
+                con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {source})")
+            )
             return
         try:
             import pyarrow as pa
         except ImportError:  # the parquet extra is not installed: a list parameter
-            con.execute(
-                f"DELETE FROM {table} WHERE {key} IN (SELECT unnest(?))", [list(self._keys)]
+            self.replaced = _count(
+                con.execute(
+                    f"DELETE FROM {table} WHERE {key} IN (SELECT unnest(?))", [list(self._keys)]
+                )
             )
             return
         # An Arrow column joins ~6x faster than a 100,000-element list parameter.
         con.register("_task_runner_keys", pa.table({"k": pa.array(list(self._keys))}))
         try:
-            con.execute(
-                f"DELETE FROM {table} USING _task_runner_keys WHERE {table}.{key} = _task_runner_keys.k"
-            ).fetchall()
+            self.replaced = _count(
+                con.execute(
+                    f"DELETE FROM {table} USING _task_runner_keys WHERE {table}.{key} = _task_runner_keys.k"
+                )
+            )
         finally:
             con.unregister("_task_runner_keys")
+
+
+def _count(cursor: Any) -> int:
+    """The row count a DuckDB ``DELETE`` answers."""
+    rows = cursor.fetchall()
+    return int(rows[0][0]) if rows and rows[0] else 0
 
 
 def _build(target: str, settings: Mapping[str, Any], context: SinkContext) -> DuckDBSink:

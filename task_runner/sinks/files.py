@@ -41,6 +41,7 @@ from task_runner.model import Expect, PreparedRequest, RetryPolicy, Timeout
 
 __all__ = [
     "FileRecord",
+    "FilesTally",
     "check_content_type",
     "download",
     "files_schema",
@@ -95,15 +96,60 @@ class FileRecord:
         }
 
 
+class FilesTally:
+    """What a task's ``output.files`` did, from its file records (``FileRecord.to_dict``,
+    ``written: false`` when test-request only checked the body).
+
+    :meth:`summary` is ``{written, skipped, checked, bytes, paths[, more]}``: files
+    written, left alone (the same bytes were there), checked without writing; the bytes
+    written; the first ``keep`` paths (the task's items, or its JSONL, list them all)."""
+
+    def __init__(self, keep: int = 100) -> None:
+        self.keep = keep
+        self.written = self.skipped = self.checked = self.bytes = 0
+        self.paths: list[str] = []
+        self.more = 0
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        if record.get("written") is False:
+            self.checked += 1
+        elif record.get("skipped"):
+            self.skipped += 1
+        else:
+            self.written += 1
+            self.bytes += int(record.get("size") or 0)
+        if record.get("written") is False:
+            return
+        if len(self.paths) < self.keep:
+            self.paths.append(str(record.get("path")))
+        else:
+            self.more += 1
+
+    def summary(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "written": self.written,
+            "skipped": self.skipped,
+            "checked": self.checked,
+            "bytes": self.bytes,
+            "paths": list(self.paths),
+        }
+        if self.more:
+            data["more"] = self.more
+        return data
+
+
 def safe_path(rendered: str, *, task: str) -> Path:
     """``rendered`` as a relative path that stays under the current directory;
     :class:`OutputError` otherwise (a value from a response must not pick the folder)."""
     text = rendered.strip()
     parts = Path(text).parts
     if not text or Path(text).is_absolute() or ".." in parts or "\x00" in text:
+        # the file's literal part was checked at load: a value (an item's field, which
+        # the server sent, or an input) made the path leave its folder; not saved
         raise OutputError(
-            f"task {task!r}: file path {text!r} must be relative and stay in its folder",
-            hint="build it from ids and `| extension`, not from names the API sends",
+            f"task {task!r}: file path {text!r} leaves its folder (a value in it is "
+            "absolute or holds '..'); the file was not saved",
+            hint="build the path from ids and `| extension`, not from names the API sends",
         )
     if text.endswith(("/", os.sep)):
         raise OutputError(f"task {task!r}: file path {text!r} names a folder, not a file")

@@ -25,16 +25,19 @@ from task_runner.http.sink import make_sink as make_jsonl_sink
 from task_runner.sinks import SinkContext, make_sink, settings_of
 
 if TYPE_CHECKING:
+    from task_runner.runner.result import TaskResult
     from task_runner.workflow.model import Workflow
 
-__all__ = ["TaskOutputs", "sink_context"]
+__all__ = ["TaskOutputs", "item_schema", "record_sinks", "sink_context"]
 
 
 class TaskOutputs:
     """The open sinks of one task run (possibly none)."""
 
-    def __init__(self, sinks: list[tuple[str, Sink]]) -> None:
+    def __init__(self, sinks: list[tuple[str, Sink]], jsonl: str | None = None) -> None:
         self.sinks = sinks
+        self.jsonl = jsonl
+        self.rows = 0  # rows written to each sink
 
     @classmethod
     def open(
@@ -51,7 +54,7 @@ class TaskOutputs:
                 with contextlib.suppress(Exception):
                     sink.abort()
             raise
-        return cls(opened)
+        return cls(opened, jsonl=str(jsonl) if jsonl else None)
 
     def __bool__(self) -> bool:
         return bool(self.sinks)
@@ -62,6 +65,7 @@ class TaskOutputs:
 
     def write_all(self, rows: Iterable[Any]) -> None:
         batch = rows if isinstance(rows, list) else list(rows)
+        self.rows += len(batch)
         for _, sink in self.sinks:
             sink.write_all(batch)
 
@@ -77,10 +81,42 @@ class TaskOutputs:
                         rest.abort()
                 raise
 
+    def summary(self) -> dict[str, Any]:
+        """What each committed sink wrote, by kind: a sink's own ``summary()`` (DuckDB:
+        table, rows inserted and updated), else ``{path, rows}``."""
+        found: dict[str, Any] = {}
+        for kind, sink in self.sinks:
+            own = getattr(sink, "summary", None)
+            if callable(own):
+                found[kind] = own()
+                continue
+            path = self.jsonl if kind == "jsonl" else getattr(sink, "path", None)
+            found[kind] = {"path": None if path is None else str(path), "rows": self.rows}
+        return found
+
     def abort(self) -> None:
         for _, sink in self.sinks:
             with contextlib.suppress(Exception):
                 sink.abort()
+
+
+def record_sinks(
+    result: TaskResult, outputs: TaskOutputs, files: Iterable[Mapping[str, Any]] | None = None
+) -> None:
+    """Put what ``outputs`` (committed) wrote into ``result.sinks`` and the task's output
+    (``tasks.NAME.output.sinks``); ``files``: the task's file records, counted under
+    ``files`` (see :class:`~task_runner.sinks.files.FilesTally`)."""
+    summary = outputs.summary()
+    if files is not None:
+        from task_runner.sinks.files import FilesTally
+
+        tally = FilesTally()
+        for record in files:
+            tally.add(record)
+        summary["files"] = tally.summary()
+    result.sinks = summary
+    if result.response is not None:
+        result.response["sinks"] = summary
 
 
 def sink_context(
@@ -92,11 +128,13 @@ def sink_context(
         task=task,
         run_id=run_id,
         primary_key=primary_key,
-        schema=_item_schema(workflow, task),
+        schema=item_schema(workflow, task),
     )
 
 
-def _item_schema(workflow: Workflow, task: str) -> Mapping[str, Any] | None:
+def item_schema(workflow: Workflow, task: str) -> Mapping[str, Any] | None:
+    """The saved response schema of one item of ``task`` (an object schema with
+    ``properties``), or None when none is saved (see :mod:`task_runner.recording.schema`)."""
     from task_runner.recording.schema import response_schema_path
 
     try:

@@ -11,17 +11,20 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import graphlib
+import hashlib
 import json
+import logging
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
 
 from task_runner.durations import parse_duration
 from task_runner.errors import (
@@ -35,7 +38,6 @@ from task_runner.errors import (
     UnresolvedReferenceError,
     did_you_mean,
 )
-from task_runner.formats import FORMAT_CHECKER
 from task_runner.model import Expect, Pagination, RetryPolicy, Timeout
 from task_runner.workflow.limits import excerpt, shorten
 from task_runner.workflow.model import (
@@ -55,9 +57,20 @@ from task_runner.workflow.templating import FILTERS, RUN_VARIABLES, TemplateEngi
 from task_runner.workflow.yaml_loader import LocatedDict, load_yaml_file, load_yaml_text, locate
 
 if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
     from task_runner.catalogue import Catalogue
 
-__all__ = ["filter_extension", "load_workflow", "workflow_schema_path", "workflow_validator"]
+__all__ = [
+    "filter_extension",
+    "load_workflow",
+    "structure_checks_cached_in",
+    "workflow_schema_path",
+    "workflow_validator",
+]
+
+log = logging.getLogger("task_runner.workflow")
 
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")
 
@@ -85,11 +98,98 @@ def workflow_schema_path() -> Path:
 @functools.lru_cache(maxsize=1)
 def workflow_validator() -> Draft202012Validator:
     """The workflow schema's validator, compiled once per process."""
+    from jsonschema import Draft202012Validator
+
     from task_runner.catalogue.editor_schema import structural
+    from task_runner.formats import FORMAT_CHECKER
 
     # params are checked against their operation below, after rendering, not here
     schema = structural(json.loads(workflow_schema_path().read_text(encoding="utf-8")))
     return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+
+
+#: Where :func:`load_workflow` remembers the workflows that passed the schema check
+#: (see :func:`structure_checks_cached_in`); ``None``: none are remembered.
+_STRUCTURE_CACHE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "structure_cache", default=None
+)
+_CHECKED_FILE = "schema-checked"
+_CHECKED_KEEP = 64  # digests kept: a few versions of a few dozen workflows
+
+
+@contextlib.contextmanager
+def structure_checks_cached_in(directory: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Within the block, :func:`load_workflow` remembers in ``directory`` (a state
+    directory; ``None``: nowhere) which workflows passed the schema check, so that a
+    later process loading the same workflow skips importing and running ``jsonschema``
+    (about a tenth of a small run's start-up). What is remembered is a 16-byte BLAKE2b
+    digest of the parsed workflow (its values' ``repr``), the schema file's
+    bytes and the code that checks it (task-runner's version, the checking modules'
+    and jsonschema's file stamps), so any change to one of them checks again. Only
+    passes are remembered, never errors; the other checks of :func:`load_workflow`
+    (references, templates, the graph) run every time. The file is best-effort: one
+    that cannot be read or written means the check runs, as without a cache.
+    """
+    token = _STRUCTURE_CACHE.set(Path(directory) if directory is not None else None)
+    try:
+        yield
+    finally:
+        _STRUCTURE_CACHE.reset(token)
+
+
+def _structure_digest(data: Any) -> str | None:
+    """The digest naming ``data`` checked against today's schema and code (or ``None``
+    when ``data`` cannot be serialized)."""
+    import importlib.util
+
+    from task_runner import __version__
+
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        # the values' repr: exact for what YAML loads (quoted strings, typed numbers,
+        # dates); locations are left out, as only a pass (no message) is remembered
+        digest.update(repr(data).encode("utf-8", "surrogatepass"))
+        digest.update(workflow_schema_path().read_bytes())
+        jsonschema_spec = importlib.util.find_spec("jsonschema")
+        here = Path(__file__)
+        code = [here, here.with_name("yaml_loader.py"), here.parents[1] / "formats.py"]
+        code.append(here.parents[1] / "catalogue" / "editor_schema.py")
+        if jsonschema_spec is not None and jsonschema_spec.origin:
+            code.append(Path(jsonschema_spec.origin))
+        stamps = [__version__]
+        for name in code:
+            info = os.stat(name)
+            stamps.append(f"{name}:{info.st_size}:{info.st_mtime_ns}")
+    except (OSError, ValueError, TypeError, RecursionError):
+        return None
+    digest.update("\n".join(stamps).encode())
+    return digest.hexdigest()
+
+
+def _checked_before(directory: Path, digest: str) -> bool:
+    try:
+        return digest in (directory / _CHECKED_FILE).read_text(encoding="ascii").split()
+    except (OSError, UnicodeError):
+        return False
+
+
+def _remember_checked(directory: Path, digest: str) -> None:
+    """Add ``digest`` to the directory's list (temp file + ``os.replace``: a reader sees
+    the old list or the new one; two runs racing lose one entry, which costs a check)."""
+    path = directory / _CHECKED_FILE
+    try:
+        try:
+            known = path.read_text(encoding="ascii").split()
+        except (OSError, UnicodeError):
+            known = []
+        kept = [d for d in known if d != digest][-(_CHECKED_KEEP - 1) :]
+        known = [*kept, digest]
+        directory.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f"{_CHECKED_FILE}.{os.getpid()}.tmp")
+        temp.write_text("\n".join(known) + "\n", encoding="ascii")
+        os.replace(temp, path)
+    except OSError as exc:
+        log.debug("could not remember the schema check in %s: %s", directory, exc)
 
 
 def load_workflow(
@@ -179,15 +279,31 @@ class _Builder:
         )
         self.check_tasks(workflow)
         self.check_graph(workflow)
+        self.check_fanout(workflow)
         if self.errors:
             raise InputErrors(self.errors)
         return workflow
 
+    def check_fanout(self, workflow: Workflow) -> None:
+        """File paths, output attributes, keys and item fields of fan-out tasks."""
+        from task_runner.workflow.fanout_checks import fanout_errors
+
+        self.errors.extend(fanout_errors(workflow, self.loc))
+
     def check_structure(self) -> None:
+        cache = _STRUCTURE_CACHE.get()
+        digest = _structure_digest(self.data) if cache is not None else None
+        if cache is not None and digest is not None and _checked_before(cache, digest):
+            return
+        before = len(self.errors)
         for error in workflow_validator().iter_errors(self.data):
             self.report_schema_error(error)
+        if cache is not None and digest is not None and len(self.errors) == before:
+            _remember_checked(cache, digest)
 
     def report_schema_error(self, error: ValidationError) -> None:
+        from jsonschema.exceptions import best_match
+
         if error.validator in ("oneOf", "anyOf") and error.context:
             deepest = best_match(error.context)
             if deepest is not None and list(deepest.absolute_path) != list(error.absolute_path):
@@ -239,6 +355,10 @@ class _Builder:
         return specs
 
     def check_default(self, name: str, schema: Mapping[str, Any]) -> None:
+        from jsonschema import Draft202012Validator
+
+        from task_runner.formats import FORMAT_CHECKER
+
         try:
             validator = Draft202012Validator(dict(schema), format_checker=FORMAT_CHECKER)
             for err in validator.iter_errors(schema["default"]):
