@@ -343,6 +343,7 @@ def test_analyse_gives_references_and_private_attributes_from_one_parse(
         "{{ secrets.KEY | replace('-', '') }}",
         "prefix {{ secrets.KEY[4:] }} suffix",
         "{{ [secrets.KEY | upper, 'plain-and-long'] }}",
+        "{{ secrets.KEY }}-{{ secrets.KEY | upper }}",
     ],
 )
 def test_what_a_template_makes_of_a_secret_is_masked(template: str) -> None:
@@ -370,3 +371,14 @@ def test_a_template_that_reads_no_secret_registers_nothing() -> None:
             == "ABCDEFGHIJ"
         )
         assert len(scope) == 0
+
+
+def test_a_secret_used_as_it_is_keeps_the_text_around_it_readable() -> None:
+    from task_runner.workflow.templating import SecretsNamespace, TemplateEngine
+
+    secret = "Sec-ret-7e1a-Canary"
+    with REDACTOR.scope("test"):
+        value = TemplateEngine().render(
+            "tag-{{ secrets.KEY }}", {"secrets": SecretsNamespace({"KEY": secret}, dotenv=None)}
+        )
+        assert REDACTOR.redact(value) == "tag-***"

@@ -292,7 +292,8 @@ def _undefined_hint(obj: Any, name: str) -> str:
     namespace = label.split(".", 1)[0]
     hint = HINTS.get(namespace, "").format(name=name)
     if namespace == "tasks" and "." in label:  # tasks.<name>.x
-        hint = "a task's output has status, headers, body and items"
+        # what this object really has: the output's attributes, or `output`
+        hint = f"{label} has " + ", ".join(str(k) for k in obj)
     return f"{label}.{name} is undefined" + (f": {hint}" if hint else "")
 
 
@@ -327,9 +328,31 @@ class CompiledTemplate:
                 check_result(value)
         finally:
             _SECRETS_READ.reset(token)
-        if reads:  # whatever it made of a secret is as secret as the secret
-            register_derived(value)
+        if reads and not self._verbatim(context, reads, value):
+            register_derived(value)  # what it made of a secret is as secret as the secret
         return value
+
+    def _verbatim(self, context: Mapping[str, Any], reads: list[str], value: Any) -> bool:
+        """True when ``value`` (a string) holds the secrets it read only as they are, so
+        masking them is enough and the text around them stays readable (``tag-***``).
+
+        Renders again with a stand-in mark for each secret: if putting the secrets back
+        in place of the marks gives ``value``, no filter or slice changed them."""
+        if not isinstance(value, str):
+            return False
+        secrets = context.get("secrets")
+        if not isinstance(secrets, Mapping):
+            return False
+        values = {name: secrets[name] for name in dict.fromkeys(reads)}
+        marks = {name: f"\ue000{i}\ue001" for i, name in enumerate(values)}
+        probe_context = {**context, "secrets": marks}
+        with budget_scope(self.limits):
+            probe = self._fn(seal(probe_context))
+        if not isinstance(probe, str):
+            return False
+        for name, mark in marks.items():
+            probe = probe.replace(mark, values[name])
+        return probe == value
 
 
 class TemplateEngine:
