@@ -201,16 +201,23 @@ def test_sigkill_during_duckdb_merges_leaves_a_whole_database(tmp_path: Path) ->
     db = tmp_path / "merge.duckdb"
     rng = random.Random(int(os.environ.get("KILL_SEED", "19")))
     committed_rounds = 0
-    for _ in range(ROUNDS):
+    for round_number in range(ROUNDS):
         process = subprocess.Popen(
             [sys.executable, "-c", _MERGE_LOOP, str(db)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        time.sleep(rng.uniform(0.6, 2.5))
+        first = b""
+        if round_number % 2 == 0:
+            # every other kill lands after a load committed, however slow the machine
+            assert process.stdout is not None
+            first = process.stdout.readline()
+            time.sleep(rng.uniform(0.0, 1.0))
+        else:
+            time.sleep(rng.uniform(0.3, 2.5))  # anywhere: start-up, a load, a commit
         process.send_signal(signal.SIGKILL)
         output, _ = process.communicate(timeout=60)
-        committed_rounds += bool(output.strip())
+        committed_rounds += bool((first + output).strip())
         if not db.exists():
             continue
         con = duckdb.connect(str(db))
