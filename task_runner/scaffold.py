@@ -321,7 +321,34 @@ def _load(path: Path) -> tuple[Any, bool]:
         return CommentedMap(), True
     if not isinstance(data, CommentedMap):
         raise LoadError(f"{path} does not hold a workflow (a mapping at the top level)")
+    _refuse_foreign(path, data)
     return data, False
+
+
+def _refuse_foreign(path: Path, doc: Any) -> None:
+    """Refuse a YAML file that is not a task-runner workflow: one whose top-level keys
+    are not all keys of ``schemas/workflow.schema.json`` (a GitHub Actions file with
+    ``on:``/``jobs:``, a compose file). Raises :class:`InputErrors`, one
+    :class:`LoadError` per foreign key at its ``file:line:col``, nothing written."""
+    from task_runner.errors import InputErrors, SourceLocation
+    from task_runner.workflow.loader import workflow_validator
+
+    allowed = set(workflow_validator().schema.get("properties", {}))
+    errors = []
+    for key in doc:
+        if str(key) in allowed:
+            continue
+        line, col = doc.lc.key(key)
+        errors.append(
+            LoadError(
+                f"{path} is not a task-runner workflow (top-level key {str(key)!r}); "
+                "nothing was added",
+                location=SourceLocation(str(path), line + 1, col + 1),
+                hint="add the task to a workflow file, or give a new file name",
+            )
+        )
+    if errors:
+        raise InputErrors(errors)
 
 
 def _section(doc: Any, key: str, before: tuple[str, ...]) -> Any:
@@ -367,7 +394,11 @@ def add_task(
     connection: str | None = None,
     profile: ApiProfile | None = None,
 ) -> AddTaskResult:
-    """Add a task for ``operation`` to the workflow at ``path`` (created if missing)."""
+    """Add a task for ``operation`` to the workflow at ``path`` (created if missing).
+
+    Raises :class:`InputErrors` when ``path`` holds YAML that is not a task-runner
+    workflow (see :func:`_refuse_foreign`), UsageError for a task name that is taken or
+    unusable, LoadError for a file that does not parse; nothing is written then."""
     from task_runner.recording.store import atomic_write_text
 
     doc, created = _load(path)

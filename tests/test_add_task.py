@@ -182,3 +182,34 @@ def test_connection_block_without_a_profile_uses_a_bearer_token() -> None:
     }
     profile = Catalogue.load().profile("procore")
     assert "default('https://api.procore.com')" in connection_block("procore", profile)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ("name: CI\non:\n  push: {}\njobs:\n  build:\n    runs-on: ubuntu-latest\n", "on", 2),
+        ("# compose\nservices:\n  web:\n    image: nginx\n", "services", 2),
+        ("name: x\ntasks: {}\n  \nsteps: []\n", "steps", 4),
+    ],
+)
+def test_refuses_a_yaml_file_that_is_not_a_workflow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str, line: int
+) -> None:
+    path = tmp_path / "ci.yml"
+    path.write_text(text)
+    code = main(["add-task", str(path), "--operation", "procore.images.list"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{path}:{line}:1:" in err and f"'{key}'" in err and "not a task-runner workflow" in err
+    assert "Traceback" not in err
+    assert path.read_text() == text  # nothing written
+
+
+@pytest.mark.parametrize("text", ["", "\n# only a comment\n", "name: x\n"])
+def test_adds_to_an_empty_or_workflow_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(text)
+    assert main(["add-task", str(path), "--operation", "procore.images.list"]) == 0
+    _validate(path, capsys)

@@ -415,6 +415,7 @@ def test_an_edited_task_can_be_tested_before_it_is_saved(
 
 
 def test_a_new_file_is_created_and_passes_validate(client: TestClient, folder: Path) -> None:
+    (folder / "sub").mkdir()  # an existing folder: the studio creates files, not folders
     body = {
         "path": "sub/photos.yaml",
         "operation": "procore.images.list",
@@ -529,10 +530,11 @@ def test_cancel_ends_a_rate_limit_pause(
     client: TestClient, emulator: Emulator, folder: Path
 ) -> None:
     # The connection's own budget (1 request per 60 s) makes the second page wait.
-    text = (folder / "procore_images.yaml").read_text()
-    text = text.replace(
+    original = (folder / "procore_images.yaml").read_text()
+    text = original.replace(
         "    api: procore\n", "    api: procore\n    rate_limit: {requests: 1, per: 60s}\n", 1
-    )
+    ).replace("per_page: 100", "per_page: 2", 1)  # a second page to wait for
+    assert text.count("rate_limit") == 1 and "per_page: 2" in text
     (folder / "limited.yaml").write_text(text)
     body = {"path": "limited.yaml", "task": "list_images", "inputs": INPUTS, "pages": 2}
     job = client.post("/api/test", json=body).json()

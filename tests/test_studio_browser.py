@@ -389,3 +389,33 @@ def test_an_edit_on_a_file_changed_on_disk_is_refused_then_applied(
     page.wait_for_selector(".banner-ok")
     saved = path.read_text()
     assert saved == edited.replace("      per_page: 100\n", "      per_page: 50\n", 1)
+
+
+def test_save_waits_for_a_valid_task_and_saves_again_without_a_conflict(
+    page: Any, studio: Running
+) -> None:
+    path = studio.folder / "procore_images.yaml"
+    open_add_view(page, studio)
+    choose(page, "images", "procore.images.list")
+    page.fill("#task-name", "twice")
+    page.click("#optional-params > summary")
+    page.fill("#param-per_page", "many")
+    page.wait_for_selector("#draft-state:has-text('to fix')")
+    assert page.is_disabled("#save-task")  # a file that would not validate is not written
+    page.fill("#param-per_page", "10")
+    page.wait_for_selector("#draft-state:has-text('valid:')")
+    assert page.is_enabled("#save-task")
+    page.click("#save-task")
+    page.wait_for_selector(".banner-ok")
+    assert "      per_page: 10" in path.read_text()
+    # the second save builds on the file the first one wrote: no conflict, no second task
+    page.wait_for_selector("#save-task:has-text('Save changes')")
+    page.fill("#param-per_page", "20")
+    page.wait_for_timeout(400)  # the draft is rebuilt after a short pause in typing
+    page.wait_for_selector("#draft-state:has-text('valid:')")
+    page.click("#save-task")
+    page.wait_for_selector(".banner-ok:has-text('only the changed lines')")
+    assert not page.locator(".banner-bad").count()
+    text = path.read_text()
+    assert "      per_page: 20" in text and text.count("  twice:\n") == 1
+    assert validate_paths([path], catalogue=Catalogue.load([]))[1] == []

@@ -25,6 +25,9 @@ Routes (all JSON under ``/api``; every request needs the access token):
 ``GET  /api/runs``          the run history; ``/api/run`` one run
 ==========================  ==============================================================
 
+A save that would not pass ``validate`` is 422 with its errors; a body of the wrong
+shape is 400 naming the field (:mod:`task_runner.studio.bodies`).
+
 Security (:class:`~task_runner.studio.guard.Guard`): the token is compared in constant time on every
 request (query ``token``, the ``HttpOnly; SameSite=Strict`` cookie, or the
 ``X-Studio-Token`` header); a write (any method but GET/HEAD) needs the header itself

@@ -25,7 +25,7 @@ from typing import Any
 
 from task_runner.errors import UsageError
 
-__all__ = ["update_task"]
+__all__ = ["json_flow", "update_task"]
 
 _MISSING = object()
 
@@ -36,6 +36,20 @@ def _plain(value: Any) -> Any:
 
 
 _PLAIN_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+#: Characters YAML does not allow in a file (YAML 1.2 section 5.1, c-printable), lone
+#: surrogates, and the line breaks of YAML 1.1 (U+0085, U+2028, U+2029), which a
+#: double-quoted scalar would fold, and U+FEFF: written as JSON escapes, read back as is.
+_NOT_PRINTABLE = re.compile(
+    r"[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def json_flow(value: Any) -> str:
+    """``value`` as one line of JSON that is also valid YAML 1.2 flow: non-ASCII text is
+    kept as it is, except characters YAML does not allow in a file, escaped (``\\u007f``).
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    return _NOT_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _flow(value: Any) -> str:
@@ -46,7 +60,7 @@ def _flow(value: Any) -> str:
 
         if yaml.safe_load(value) == value:  # not true/null/1e3 and the like
             return value
-    return json.dumps(value, ensure_ascii=False)
+    return json_flow(value)
 
 
 def _comment_at(line: str, start: int) -> int:

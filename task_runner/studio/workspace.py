@@ -1,8 +1,11 @@
 """The studio's files: the workflow files under one folder, and nothing outside it.
 
 Every path the browser names is relative to :attr:`Workspace.root`; :meth:`Workspace.file`
-refuses absolute paths, ``..``, symbolic links that lead out, and anything but
-``*.yaml``/``*.yml`` (:class:`~task_runner.errors.UsageError`). Files are written with a
+refuses absolute paths, ``..``, symbolic links that lead out, hidden files and folders
+(any part starting with ``.``: ``.git/hooks``, ``.github/workflows``), and anything but
+``*.yaml``/``*.yml`` (:class:`~task_runner.errors.UsageError`). Folders are never
+created: a new file goes into a folder that exists. A file that holds something other
+than a task-runner workflow (a GitHub Actions file) is refused by ``add-task``'s loader. Files are written with a
 temporary file and ``os.replace``, and only when they still hold what the browser last
 saw (their SHA-256): a file changed on disk meanwhile is a :class:`Conflict`, never
 overwritten.
@@ -17,7 +20,6 @@ the user saves.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import tempfile
@@ -113,6 +115,11 @@ class Workspace:
         candidate = Path(rel)
         if candidate.is_absolute() or ".." in candidate.parts or rel.startswith("~"):
             raise UsageError(f"{rel!r} is outside the studio's folder", hint="use a relative path")
+        if any(part.startswith(".") for part in candidate.parts):
+            raise UsageError(
+                f"{rel!r} is in a hidden folder or is a hidden file; the studio leaves those alone",
+                hint="use a path with no part starting with '.'",
+            )
         if candidate.suffix not in WORKFLOW_SUFFIXES:
             raise UsageError(f"{rel!r} is not a workflow file", hint="name it *.yaml or *.yml")
         path = (self.root / candidate).resolve()
@@ -121,6 +128,16 @@ class Workspace:
         if must_exist and not path.is_file():
             raise UsageError(f"no workflow file {rel!r}")
         return path
+
+    def folder_exists(self, rel: str, path: Path) -> None:
+        """Raise UsageError unless the folder ``rel`` (at ``path``) goes into exists: the
+        studio writes files, never folders."""
+        if not path.parent.is_dir():
+            folder = Path(rel).parent.as_posix()
+            raise UsageError(
+                f"the folder {folder!r} does not exist; the studio does not create folders",
+                hint="create it first, or save to a folder that exists",
+            )
 
     def rel(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix()
@@ -131,6 +148,8 @@ class Workspace:
         for folder, dirs, files in os.walk(self.root, followlinks=False):
             dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.startswith("."))
             for name in sorted(files):
+                if name.startswith("."):
+                    continue
                 path = Path(folder, name)
                 if path.suffix in WORKFLOW_SUFFIXES and path.resolve().is_relative_to(self.root):
                     found.append(path)
@@ -211,6 +230,8 @@ class Workspace:
 
         path = self.file(rel)
         current = self.read(rel)
+        if current is None:
+            self.folder_exists(rel, path)
         operation = self.catalogue.get(operation_id)
         taken = existing_tasks(current)
         if task and task in taken:
@@ -234,9 +255,12 @@ class Workspace:
                     connection=connection or None,
                     profile=self.catalogue.profile(operation.api) if operation.api else None,
                 )
-            except TaskRunnerError as exc:  # name the user's file, not the private copy
-                exc.message = exc.message.replace(str(staged), rel)
-                exc.args = (exc.message,)
+            except InputErrors as exc:  # name the user's file, not the private copy
+                for error in exc.errors:
+                    _rename(error, str(staged), rel)
+                raise
+            except TaskRunnerError as exc:
+                _rename(exc, str(staged), rel)
                 raise
             text = staged.read_text(encoding="utf-8")
         if current is None or "$schema=" not in current.split("\n", 1)[0]:
@@ -299,11 +323,21 @@ class Workspace:
         current = self.read(rel)
         if sha256_text(current) != base_sha256:
             raise Conflict(rel, current)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.folder_exists(rel, path)
         if not path.resolve().is_relative_to(self.root):
             raise UsageError(f"{rel!r} leads outside the studio's folder")
         atomic_write_text(path, text)
         return sha256_text(text) or ""
+
+
+def _rename(exc: TaskRunnerError, staged: str, rel: str) -> None:
+    """``exc`` naming the user's file ``rel`` instead of the private copy ``staged``."""
+    import dataclasses
+
+    exc.message = exc.message.replace(staged, rel)
+    exc.args = (exc.message,)
+    if exc.location is not None and exc.location.file == staged:
+        exc.location = dataclasses.replace(exc.location, file=rel)
 
 
 def existing_tasks(text: str | None) -> set[str]:
@@ -325,7 +359,9 @@ def existing_tasks(text: str | None) -> set[str]:
 
 def _yaml_value(value: Any) -> str:
     """``value`` as a one-line YAML flow value (JSON is YAML 1.2 flow)."""
-    return json.dumps(value, ensure_ascii=False)
+    from task_runner.studio.edit import json_flow
+
+    return json_flow(value)
 
 
 def _task_block(lines: list[str], task: str) -> tuple[int, int] | None:

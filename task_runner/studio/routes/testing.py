@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from task_runner.errors import UsageError
 from task_runner.studio.backend import Studio, studio_of
+from task_runner.studio.bodies import checked_body
 from task_runner.studio.responses import handles_errors, json_response, read_body
 
 __all__ = ["ROUTES"]
@@ -21,12 +22,10 @@ __all__ = ["ROUTES"]
 @handles_errors
 async def test_start(request: Request) -> Response:
     studio = studio_of(request)
-    data = await read_body(request)
+    data = checked_body(await read_body(request), "test")
     rel = str(data.get("path", ""))
     inputs = data.get("inputs") or {}
     pages = int(data.get("pages") or 1)
-    if pages < 1:
-        raise UsageError("pages must be 1 or more")
     text, task = _tested(studio, rel, data)
     _confirm_write(studio, rel, text, task, bool(data.get("confirm_write")))
     job = studio.jobs.start(

@@ -494,7 +494,7 @@ async function refreshDraft(view) {
   const mine = (view.draftSeq = (view.draftSeq || 0) + 1);
   const { ok, data } = await api(view.edit ? "/api/task/draft" : "/api/draft", { method: "POST", body: draftBody(view) });
   if (mine !== view.draftSeq) return;
-  if (!ok) { showDraftErrors(view, data && data.errors ? data.errors : [{ message: errorText(data) }], null); return; }
+  if (!ok) { view.draft = null; showDraftErrors(view, data && data.errors ? data.errors : [{ message: errorText(data) }], null); return; }
   view.draft = data;
   renderInputs(view);
   showDraftErrors(view, data.errors, data);
@@ -523,6 +523,8 @@ function showDraftErrors(view, errors, draft) {
   if (loose.length) view.errorsBox.append(h("div", { class: "u-mt12" }, errorBanner(loose)));
   const status = $("#draft-state");
   if (status) status.textContent = errors.length ? `${errors.length} problem${errors.length === 1 ? "" : "s"} to fix` : "valid: the same checks as task-runner validate";
+  const save = $("#save-task");  // a file that would not pass validate is never written
+  if (save) { save.disabled = errors.length > 0; save.title = errors.length ? "Fix the problems shown first: the saved file must pass task-runner validate" : ""; }
   if (draft) {
     const lines = draft.text.split("\n");
     const added = [];
@@ -543,6 +545,7 @@ async function saveTask(view, base) {
   if (view.edit) return saveEdit(view);
   const body = { ...draftBody(view), base_sha256: base !== undefined ? base : (view.draft ? view.draft.base_sha256 : view.base) };
   const { ok, status, data } = await api("/api/save", { method: "POST", body });
+  if (status === 422) { showDraftErrors(view, data.errors || [], null); toast(data.message || errorText(data), 6000); return false; }
   if (status === 409) {
     showNotice(view, "bad", `${view.path} changed on disk since the preview was made; your task was NOT saved, and the file was not touched.`,
       h("button", { class: "btn btn-sm", onclick: async () => { await refreshDraft(view); clear(view.notice); toast("The preview now shows your task in the new version; review it, then save."); } }, "Rebuild the preview on the new version"));
@@ -556,7 +559,20 @@ async function saveTask(view, base) {
   const fresh = (await api("/api/workflow" + q({ path: view.path }))).data || {};
   view.wf = fresh;
   view.saved = data.task;
+  asEditOf(view, data.task, data.sha256);
   return true;
+}
+
+// After its first save, the new task is edited in place: the next Save changes it in the
+// file just written, on the digest that save returned (not the preview's older one).
+function asEditOf(view, task, sha256) {
+  const saved = (view.wf.tasks || []).find((t) => t.name === task);
+  view.edit = task; view.task = task; view.base = sha256;
+  if (saved) view.connection = saved.connection || "";
+  const name = $("#task-name"); if (name) { name.value = task; name.disabled = true; }
+  const conn = $("#connection"); if (conn) conn.disabled = true;
+  const save = $("#save-task"); if (save) save.textContent = `Save changes to ${view.path}`;
+  refreshDraft(view);
 }
 
 // -- test request --------------------------------------------------------------------------------------
@@ -728,6 +744,7 @@ async function saveEdit(view) {
   view.saving = true;
   try {
     const { ok, status, data } = await api("/api/task/save", { method: "POST", body: { ...draftBody(view), base_sha256: view.base } });
+    if (status === 422) { showDraftErrors(view, data.errors || [], null); toast(data.message || errorText(data), 6000); return false; }
     if (status === 409) {
       showNotice(view, "bad", `${view.path} changed on disk since you opened this task; your changes were NOT saved, and the file was not touched.`,
         h("button", { class: "btn btn-sm", onclick: () => rebaseEdit(view) }, "Apply my changes to the new version"));
