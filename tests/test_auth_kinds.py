@@ -106,6 +106,6 @@ def test_an_unknown_auth_kind_is_refused_before_sending(
         wf = tmp_path / "wf.yaml"
         wf.write_text(WORKFLOW.format(url=server.url, auth="{type: carrier_pigeon}"))
         code = main(["validate", str(wf)])
-        out = capsys.readouterr().out
+        err = capsys.readouterr().err  # errors on stderr, results on stdout
         assert server.requests == []
-    assert code == 2 and "carrier_pigeon" in out
+    assert code == 2 and "carrier_pigeon" in err

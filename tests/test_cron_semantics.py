@@ -187,9 +187,9 @@ def test_validate_shows_the_either_rule_and_the_next_five_fire_times(
 ) -> None:
     path = scheduled_workflow(tmp_path, {"cron": "0 6 1 * 1", "timezone": "Europe/Berlin"})
     assert main(["validate", str(path)]) == 0
-    err = capsys.readouterr().err
-    assert "either day matches" in err
-    [line] = [x for x in err.splitlines() if x.strip().startswith("next 5 in Europe/Berlin")]
+    out = capsys.readouterr().out  # results on stdout, beside the ok line
+    assert "either day matches" in out
+    [line] = [x for x in out.splitlines() if x.strip().startswith("next 5 in Europe/Berlin")]
     shown = line.split(": ", 1)[1].split(", ")
     assert len(shown) == 5
     for item in shown:  # "2026-12-01 06:00 CET (Tue)": the 1st or a Monday, at 06:00

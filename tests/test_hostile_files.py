@@ -398,11 +398,11 @@ def test_smaller_limits_refuse_smaller_files(
     path = write(tmp_path, operation_workflow())
     monkeypatch.setenv("TASK_RUNNER_MAX_FILE_BYTES", "100")
     assert main(["validate", str(path)]) == 2
-    assert "more than the 100 bytes a workflow file may have" in capsys.readouterr().out
+    assert "more than the 100 bytes a workflow file may have" in capsys.readouterr().err
     monkeypatch.delenv("TASK_RUNNER_MAX_FILE_BYTES")
     monkeypatch.setenv("TASK_RUNNER_MAX_YAML_NODES", "10")
     assert main(["validate", str(path)]) == 2
-    assert "more than 10 values" in capsys.readouterr().out
+    assert "more than 10 values" in capsys.readouterr().err
 
 
 # --- env and secrets are never shown whole ------------------------------------------------------

@@ -433,3 +433,154 @@ def test_schedule_reloads_on_sighup_and_logs_each_run_as_json(
     messages = " ".join(r["message"] for r in records)
     assert "SIGHUP received" in messages and "schedule unchanged" in messages
     assert emulator.client_secret not in stderr  # canary: the log shipper gets no secret
+
+
+# -- workflow names, run ids and how schedules are shown --------------------------------
+
+
+def test_two_files_with_one_workflow_name_are_refused_at_start(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    folder = tmp_path / "wf"
+    write_workflow(folder / "a.yaml", every_workflow("twin"))
+    write_workflow(folder / "b.yaml", every_workflow("twin", every="1h"))
+    write_workflow(folder / "c.yaml", every_workflow("single"))
+    state = str(tmp_path / "state")
+    done = subprocess.run(  # a scheduler that starts anyway runs until the timeout: a failure
+        [sys.executable, "-m", "task_runner", "schedule", str(folder), "--state-dir", state],
+        env={**os.environ, **emulator.env()},
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    err = done.stderr
+    assert done.returncode == 2, err
+    # Each file is named with the line of its `name:` (the first line: yaml.safe_dump
+    # keeps the order of workflow_data) and names the other file.
+    assert f"{folder / 'a.yaml'}:1:1: name: workflow name 'twin'" in err
+    assert f"also the name of {folder / 'b.yaml'}:1:1" in err
+    assert f"{folder / 'b.yaml'}:1:1: name:" in err and f"of {folder / 'a.yaml'}:1:1" in err
+    assert "single" not in err and "Traceback" not in err
+    assert statuses(tmp_path / "state") == []  # nothing ran
+
+
+def test_a_second_file_with_the_name_but_no_schedule_is_not_a_conflict(
+    tmp_path: Path, scheduler_factory: Callable[..., WorkflowScheduler]
+) -> None:
+    folder = tmp_path / "wf"
+    write_workflow(folder / "a.yaml", every_workflow("twin"))
+    draft = {k: v for k, v in every_workflow("twin").items() if k != "schedule"}
+    write_workflow(folder / "draft.yaml", draft)
+    scheduler_factory([folder])
+    wait_for(lambda: "succeeded" in statuses(tmp_path / "state", "twin"), what="a run")
+
+
+def test_schedule_list_reports_two_files_with_one_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from task_runner.cli import main
+
+    folder = tmp_path / "wf"
+    write_workflow(folder / "a.yaml", every_workflow("twin"))
+    write_workflow(folder / "b.yaml", every_workflow("twin"))
+    assert main(["schedule", str(folder), "--list"]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder / 'a.yaml'}:1:1: name:" in err and f"{folder / 'b.yaml'}:1:1: name:" in err
+
+
+def test_a_reload_that_would_duplicate_a_name_keeps_the_previous_set(
+    tmp_path: Path,
+    scheduler_factory: Callable[..., WorkflowScheduler],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    folder = tmp_path / "wf"
+    write_workflow(folder / "a.yaml", every_workflow("tick"))
+    b = write_workflow(folder / "b.yaml", every_workflow("tock", every="1h"))
+    scheduler = scheduler_factory([folder])
+    key = str(b.resolve())
+    with caplog.at_level(logging.ERROR, logger="task_runner.scheduling"):
+        write_workflow(b, every_workflow("tick", every="2h"))
+        wait_for(lambda: "were not reloaded" in caplog.text, what="the duplicate-name error")
+        scheduler.reload(force=True)  # SIGHUP: refused again, and not logged again
+        time.sleep(0.5)  # a few polls
+    assert caplog.text.count("were not reloaded") == 1
+    assert f"{folder / 'a.yaml'}:1:1: name:" in caplog.text and f"{b}:1:1: name:" in caplog.text
+    entry = scheduler.entries[key]
+    assert entry.workflow is not None and entry.workflow.name == "tock"  # the old set
+    assert scheduler.scheduler.get_job(key).name == "tock"
+    write_workflow(b, every_workflow("tock-renamed", every="2h"))
+    wait_for(lambda: scheduler.scheduler.get_job(key).name == "tock-renamed", what="the fix")
+
+
+def test_the_start_line_names_the_run_the_history_records(
+    tmp_path: Path,
+    scheduler_factory: Callable[..., WorkflowScheduler],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fire time found busy (a `run` of the workflow holds its lease) is recorded as
+    skipped under the id its start was logged with."""
+    from task_runner.state.leases import Leases
+
+    state = tmp_path / "state"
+    path = write_workflow(tmp_path / "wf" / "busy.yaml", every_workflow("busy"))
+    scheduler = scheduler_factory([path.parent])  # creates the state database
+    lease = Leases(state / "state.db").lease("run:busy", ttl=60, note="held-by-test")
+    assert lease.try_acquire() is None
+    try:
+        with caplog.at_level(logging.INFO, logger="task_runner.scheduling"):
+            rows = wait_for(
+                lambda: db_rows(state, "SELECT id FROM runs WHERE status = 'skipped'"),
+                what="a skipped run",
+            )
+            scheduler.shutdown(grace=5)
+    finally:
+        lease.release()
+    started = [r.run_id for r in caplog.records if getattr(r, "event", "") == "run_started"]
+    skipped = {r["id"] for r in db_rows(state, "SELECT id FROM runs WHERE status = 'skipped'")}
+    assert rows and started
+    assert set(started) <= skipped, (started, skipped)
+    for run_id in started:
+        assert f"busy run {run_id} due at" in caplog.text  # the skip line names it too
+
+
+@pytest.mark.parametrize(
+    ("every", "shown"),
+    [(3600, "every 1h"), (900, "every 15m"), (90, "every 1m30s"), (1.5, "every 1.5s")],
+    ids=["1h", "15m", "1m30s", "fraction"],
+)
+def test_every_is_shown_as_a_duration(every: float, shown: str) -> None:
+    from task_runner.scheduling.triggers import describe
+
+    assert describe(ScheduleSpec(every=every)) == shown
+    assert describe(ScheduleSpec(every=every, jitter=30)) == f"{shown}, jitter 30s"
+
+
+def test_fire_times_in_log_lines_say_their_offset_and_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from task_runner.scheduling.runs import iso, when
+
+    utc = dt.datetime(2026, 12, 1, 14, 0, 0, 123, tzinfo=dt.timezone.utc)
+    local = utc.astimezone(ZoneInfo("America/Los_Angeles"))
+    assert when(local) == "2026-12-01T06:00:00-08:00[America/Los_Angeles]"
+    assert when(utc) == "2026-12-01T14:00:00Z"
+    assert when(utc.astimezone(ZoneInfo("UTC"))) == "2026-12-01T14:00:00Z"
+    assert iso(local) == "2026-12-01T06:00:00-08:00"  # the JSON field: plain ISO 8601
+    assert dt.datetime.fromisoformat(iso(local) or "") == utc.replace(microsecond=0)
+
+
+def test_the_scheduled_line_says_every_as_written_and_the_zone_of_the_next_run(
+    tmp_path: Path,
+    scheduler_factory: Callable[..., WorkflowScheduler],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    data = every_workflow("hourly", every="1h")
+    data["schedule"]["timezone"] = "Europe/Berlin"
+    path = write_workflow(tmp_path / "wf" / "hourly.yaml", data)
+    with caplog.at_level(logging.INFO, logger="task_runner.scheduling"):
+        scheduler_factory([path.parent])
+    [line] = [r.getMessage() for r in caplog.records if "scheduled hourly" in r.getMessage()]
+    assert "every 1h" in line and "3600" not in line
+    assert line.endswith("[Europe/Berlin]")
+    stamp = line.rsplit("next run at ", 1)[1].split("[")[0]
+    assert dt.datetime.fromisoformat(stamp).utcoffset() is not None

@@ -108,5 +108,5 @@ def test_a_condition_naming_an_unknown_task_is_an_input_error(
         )
     )
     assert main(["validate", str(path)]) == 2
-    out = capsys.readouterr().out
-    assert "fetch.when: tasks.fnd is not a task of this workflow" in out
+    err = capsys.readouterr().err  # errors on stderr, results on stdout
+    assert "fetch.when: tasks.fnd is not a task of this workflow" in err

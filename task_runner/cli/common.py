@@ -7,6 +7,7 @@ a secret by forgetting to redact.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -116,9 +117,17 @@ def out(text: str = "", stream: TextIO | None = None) -> None:
     print(REDACTOR.redact(text), file=stream or sys.stdout)
 
 
-def err(text: str = "") -> None:
-    """Print to stderr, redacted."""
-    print(REDACTOR.redact(text), file=sys.stderr)
+def err(text: str = "", *, level: int = logging.INFO) -> None:
+    """A status line (or lines) on stderr, redacted: printed, or with ``--log-format
+    json`` one JSON object of the ``task_runner.status`` logger at ``level`` (a
+    :mod:`logging` level; ERROR for a mistake found), so that a log shipper reads every
+    stderr line as JSON (:mod:`task_runner.cli.logformat`)."""
+    from task_runner.cli.logformat import STATUS_LOGGER, json_logs_on
+
+    if json_logs_on():
+        logging.getLogger(STATUS_LOGGER).log(level, "%s", REDACTOR.redact(text))
+    else:
+        print(REDACTOR.redact(text), file=sys.stderr)
 
 
 def stderr_is_tty() -> bool:

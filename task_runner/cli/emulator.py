@@ -15,16 +15,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "emulator",
         help="run a local Procore-compatible API server (OAuth + GET /rest/v1.0/images)",
-        description="Run a local Procore-compatible API server for offline use and tests. "
-        "Fault spec examples: '503:retry-after=2@3', 'reset@2-3;429:reset=1@every=5', "
-        "'500@p=0.2' (see task_runner.emulator.faults).",
+        description="Run a local Procore-compatible API server for offline use and tests, "
+        "until Ctrl-C or SIGTERM. It prints its URLs, its (public, test-only) credentials "
+        "and the environment variables that point a workflow's Procore connection at it. "
+        "Fault spec examples: '503:retry-after=2@3' (the 3rd request answers 503 with "
+        "Retry-After: 2), 'reset@2-3;429:reset=1@every=5', '500@p=0.2' (see "
+        "task_runner.emulator.faults).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    p.add_argument("--images", type=int, default=250, help="images in project 777 (default 250)")
-    p.add_argument("--faults", default=None, metavar="SPEC", help="fault injection spec")
-    p.add_argument("--token-ttl", type=int, default=5400, help="access token lifetime, s")
+    p.add_argument(
+        "--port", type=int, default=8765, metavar="N", help="port (default 8765; 0: any free port)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed of the made-up photos (default 0)"
+    )
+    p.add_argument(
+        "--images", type=int, default=250, metavar="N", help="images in project 777 (default 250)"
+    )
+    p.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help="answer some requests with faults (errors, resets, delays): see the examples above",
+    )
+    p.add_argument(
+        "--token-ttl",
+        type=int,
+        default=5400,
+        metavar="S",
+        help="access token lifetime in seconds (default 5400, as Procore's)",
+    )
     p.add_argument(
         "--pagination",
         choices=("total", "link", "next-only"),
@@ -33,10 +53,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "next-only: only Link without rel=last",
     )
     p.add_argument(
-        "--hourly-limit", type=int, default=3600, help="requests per hour (default 3600)"
+        "--hourly-limit",
+        type=int,
+        default=3600,
+        metavar="N",
+        help="requests per hour before 429 (default 3600)",
     )
-    p.add_argument("--spike-limit", type=int, default=None, help="requests per spike window")
-    p.add_argument("--latency", type=float, default=0.0, help="added delay per images request, s")
+    p.add_argument(
+        "--spike-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="requests per 10 s window before 429 (default: no limit)",
+    )
+    p.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds added to each images request (default 0)",
+    )
     p.set_defaults(func=handle)
 
 

@@ -1,5 +1,11 @@
 """One job: log records as JSON lines, for log shippers (``--log-format json``).
 
+With ``--log-format json`` every line a command writes to stderr, once its command
+line is parsed, is one such object: log records, status lines (:data:`STATUS_LOGGER`:
+``emulator: Procore emulator on ...``; level INFO) and the final error
+(level ERROR, with ``exit_code`` and, for input errors, ``errors``: the objects of
+``--output json``). Only argparse's own usage errors and ``--help`` stay text.
+
 One object per line on stderr, after the redacting filter has masked the message::
 
     {"ts": "2026-11-30T06:00:00.412Z", "level": "INFO", "logger": "task_runner.scheduling",
@@ -19,7 +25,11 @@ import logging
 
 from task_runner.redact import REDACTOR
 
-__all__ = ["EXTRA_FIELDS", "JsonLogFormatter"]
+__all__ = ["EXTRA_FIELDS", "STATUS_LOGGER", "JsonLogFormatter", "TextLogFormatter", "json_logs_on"]
+
+#: The logger of status lines: shown at the default verbosity, as the bare message in
+#: text format (as if printed), as an object in JSON format.
+STATUS_LOGGER = "task_runner.status"
 
 #: ``extra=`` keys copied into the JSON object when a record has them.
 EXTRA_FIELDS = (
@@ -33,6 +43,8 @@ EXTRA_FIELDS = (
     "window_start",
     "window_end",
     "next_run",
+    "exit_code",
+    "errors",
 )
 
 
@@ -50,9 +62,32 @@ class JsonLogFormatter(logging.Formatter):
         for key in EXTRA_FIELDS:
             if key in record.__dict__:
                 value = record.__dict__[key]
-                data[key] = REDACTOR.redact(value) if isinstance(value, str) else value
+                if isinstance(value, str):
+                    value = REDACTOR.redact(value)
+                elif isinstance(value, (list, dict)):  # ``errors``: the strings inside too
+                    value = REDACTOR.redact_json_value(value)
+                data[key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             data["exc"] = record.exc_text
         return json.dumps(data, ensure_ascii=False, default=str)
+
+
+class TextLogFormatter(logging.Formatter):
+    """``time LEVEL logger: message``; status lines (:data:`STATUS_LOGGER`) as the bare
+    message, exactly as a command printed them before they were log records."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == STATUS_LOGGER:
+            return record.getMessage()
+        return super().format(record)
+
+
+def json_logs_on() -> bool:
+    """Whether ``--log-format json`` configured the ``task_runner`` logger."""
+    handlers = logging.getLogger("task_runner").handlers
+    return any(isinstance(h.formatter, JsonLogFormatter) for h in handlers)

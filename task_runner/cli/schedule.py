@@ -25,14 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     parser = sub.add_parser(
         "schedule",
-        help="the embedded scheduler: runs workflows by their schedule:",
-        description="Run every workflow file that has a schedule: (cron with a time zone, or "
-        "every: 15m) until SIGTERM or SIGINT. At most one run per workflow at a time (a run "
+        help="run workflows on their schedules (cron or every) until stopped",
+        description="Run every workflow file that has an enabled schedule (schedule.cron with "
+        "schedule.timezone, or schedule.every such as 15m) until SIGTERM or SIGINT. At most one run per workflow at a time (a run "
         "due while the previous one runs is skipped and logged); late runs within "
         "misfire_grace run once; runs missed while the scheduler was down follow the "
         "workflow's misfire policy; files are reloaded when they change and on SIGHUP. "
         "Several schedulers may share one state directory: each run is executed by one of "
-        "them, the others stand by. On SIGTERM/SIGINT, running runs get --grace seconds to "
+        "them, the others stand by. Two scheduled files with the same workflow name are "
+        "refused (exit 2; on a reload the previous set keeps running). On SIGTERM/SIGINT, running runs get --grace seconds to "
         "finish, the rest are recorded as interrupted; exit 0.",
     )
     parser.add_argument(
@@ -133,12 +134,14 @@ def _list(args: argparse.Namespace) -> int:
     """``schedule --list``: every workflow's schedule and next fire times; exit 2 when a
     file does not load (its errors printed), 0 otherwise."""
     import datetime as dt
+    import logging
     from typing import Any
 
     from task_runner.catalogue import Catalogue
     from task_runner.cli.common import dump_json, err, out
     from task_runner.errors import InputError, InputErrors
     from task_runner.scheduling import discover
+    from task_runner.scheduling.files import duplicate_names
     from task_runner.scheduling.listing import describe_schedule, format_entry
     from task_runner.workflow import load_workflow
 
@@ -147,6 +150,7 @@ def _list(args: argparse.Namespace) -> int:
     entries: list[dict[str, Any]] = []
     errors: list[InputError] = []
     unscheduled: list[str] = []
+    scheduled = []
     for path in discover(list(args.paths)):
         try:
             workflow = load_workflow(path, catalogue=catalogue)
@@ -158,6 +162,8 @@ def _list(args: argparse.Namespace) -> int:
             unscheduled.append(str(path))
         else:
             entries.append(entry)
+            scheduled.append((path, workflow))
+    errors.extend(duplicate_names(scheduled))
     if args.output == "json":
         out(
             dump_json(
@@ -174,7 +180,7 @@ def _list(args: argparse.Namespace) -> int:
         for name in unscheduled:
             out(f"{name}: no enabled schedule; not run by the scheduler")
         for error in errors:
-            err(error.format())
+            err(error.format(), level=logging.ERROR)
     return 2 if errors else 0
 
 

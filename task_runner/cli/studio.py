@@ -17,7 +17,8 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
         "studio",
-        help="the web studio: add a task, find the API, test the request, in the browser",
+        help="the web studio, in the browser: add a task, find the API and prepare the "
+        "request, test it",
         description="Serve a local web app over the workflow files under PATH (default: "
         "the current folder) and open it in the browser. The URL it prints holds a "
         "random access token that every request needs; only files under PATH are read "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from task_runner.cli.common import (
@@ -23,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="check workflow files; report every mistake as file:line:col: path: message",
         description="Check workflow files (or every *.yaml under folders) against the workflow "
         "schema, the operations' parameter schemas, and their templates and references. "
-        "All errors at once; exit code 2 when there is any.",
+        "All errors at once, on stderr, and exit code 2 when there is any; otherwise an ok "
+        "line, and each schedule with its next five fire times, on stdout. --output json "
+        "prints the list of errors (empty when valid) on stdout instead.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="workflow files or folders")
     add_input_option(parser)
@@ -44,21 +47,20 @@ def handle(args: argparse.Namespace) -> int:
         out(dump_json([e.to_dict() for e in errors]))
     else:
         for error in errors:
-            out(error.format())
+            err(error.format(), level=logging.ERROR)
         if errors:
-            err(
-                f"{len(errors)} error(s) in {len({e.location.file for e in errors if e.location})} file(s)"
-            )
+            where = len({e.location.file for e in errors if e.location})
+            err(f"{len(errors)} error(s) in {where} file(s)", level=logging.ERROR)
         else:
-            err(f"ok: {len(files)} workflow file(s) valid")
+            out(f"ok: {len(files)} workflow file(s) valid")
         _print_schedules(files, errors, catalogue)
     return 2 if errors else 0
 
 
 def _print_schedules(files: list[Any], errors: list[Any], catalogue: Any) -> None:
     """For each valid file with a schedule: what it means and its next five fire times
-    in its time zone (stderr, beside the ok line; ``schedule --list --output json`` has
-    them as data)."""
+    in its time zone (stdout, results beside the ok line; ``schedule --list --output
+    json`` has them as data)."""
     import datetime as dt
 
     from task_runner.errors import TaskRunnerError
@@ -75,4 +77,4 @@ def _print_schedules(files: list[Any], errors: list[Any], catalogue: Any) -> Non
         except TaskRunnerError:
             continue  # reported above
         if entry is not None:
-            err("\n".join(format_entry(entry)))
+            out("\n".join(format_entry(entry)))

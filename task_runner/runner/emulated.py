@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import sys
+import logging
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from task_runner.workflow.model import Workflow
 
 __all__ = ["emulated_connections", "maybe_emulator", "start_emulator"]
+
+#: Status lines (the CLI shows them at every verbosity, as text or JSON objects; see
+#: ``task_runner.cli.logformat.STATUS_LOGGER``).
+status = logging.getLogger("task_runner.status")
 
 
 def emulated_connections(workflow: Workflow, emulator: Emulator) -> dict[str, ConnectionConfig]:
@@ -42,7 +46,7 @@ def emulated_connections(workflow: Workflow, emulator: Emulator) -> dict[str, Co
 @contextlib.contextmanager
 def start_emulator() -> Iterator[Emulator]:
     """The emulator every ``--emulator`` command starts (``run``, ``schedule``), announced
-    on stderr; stopped on exit.
+    by a status line (stderr under the CLI, text or JSON); stopped on exit.
 
     Its photos are dated up to now, so that window filters (the last day) find some; a
     command that started it another way would see a different dataset.
@@ -50,7 +54,7 @@ def start_emulator() -> Iterator[Emulator]:
     from task_runner.emulator import Emulator
 
     with Emulator(dataset_end=time.time(), serve_files=True) as emulator:
-        print(f"emulator: Procore emulator on {emulator.base_url}", file=sys.stderr)
+        status.info("emulator: Procore emulator on %s", emulator.base_url)
         yield emulator
 
 
@@ -63,5 +67,5 @@ def maybe_emulator(enabled: bool, workflow: Workflow) -> Iterator[dict[str, Conn
     with start_emulator() as emulator:
         overrides = emulated_connections(workflow, emulator)
         names = ", ".join(overrides) or "none (no connection has api: procore)"
-        print(f"emulator: connections pointed at it: {names}", file=sys.stderr)
+        status.info("emulator: connections pointed at it: %s", names)
         yield overrides

@@ -5,10 +5,10 @@ and what was loaded from each (:class:`WatchedFile`)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from task_runner.errors import InputError, InputErrors
 from task_runner.redact import REDACTOR
@@ -18,11 +18,22 @@ if TYPE_CHECKING:
     from task_runner.model import ConnectionConfig
     from task_runner.workflow.model import ScheduleSpec, Workflow
 
-__all__ = ["WORKFLOW_SUFFIXES", "WatchedFile", "discover", "load_for_schedule", "signature"]
+__all__ = [
+    "WORKFLOW_SUFFIXES",
+    "Loaded",
+    "WatchedFile",
+    "discover",
+    "duplicate_names",
+    "load_for_schedule",
+    "signature",
+]
 
 log = logging.getLogger("task_runner.scheduling")
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
+
+#: What :func:`load_for_schedule` gives: ``(workflow, enabled schedule or None, inputs)``.
+Loaded: TypeAlias = "tuple[Workflow, ScheduleSpec | None, dict[str, Any]]"
 
 
 @dataclass
@@ -49,6 +60,41 @@ def discover(paths: list[str]) -> list[Path]:
     return found
 
 
+def duplicate_names(workflows: Sequence[tuple[Path, Workflow]]) -> list[InputError]:
+    """One error per file whose workflow ``name`` another file of ``workflows`` has too,
+    each located at its ``name:`` line and naming the other files; ``[]`` when all
+    names differ.
+
+    A workflow's name keys its runs, its lease (one run at a time) and its window in
+    the history, so two files with one name would skip each other's runs and share a
+    window.
+    """
+    from task_runner.errors import SourceLocation
+    from task_runner.workflow.yaml_loader import locate
+
+    by_name: dict[str, list[tuple[Path, SourceLocation]]] = {}
+    for path, workflow in workflows:
+        where = locate(workflow.data, ["name"], key=True) or SourceLocation(str(path), 1, 1)
+        by_name.setdefault(workflow.name, []).append((path, where))
+    errors: list[InputError] = []
+    for name, places in by_name.items():
+        if len(places) < 2:
+            continue
+        for path, where in places:
+            others = ", ".join(str(w) for p, w in places if p != path)
+            errors.append(
+                InputError(
+                    f"workflow name {name!r} is also the name of {others}",
+                    location=where,
+                    path="name",
+                    hint="each scheduled workflow needs a name of its own: its runs, "
+                    "window and history are kept by name; rename one, or disable its "
+                    "schedule (schedule.enabled: false)",
+                )
+            )
+    return errors
+
+
 def signature(path: Path) -> tuple[int, int] | None:
     """``(mtime in ns, size in bytes)`` of ``path``, or None when it cannot be read: a
     change of either makes the scheduler load the file again."""
@@ -65,7 +111,7 @@ def load_for_schedule(
     given: Mapping[str, Any],
     *,
     keeps_previous: bool,
-) -> tuple[Workflow, ScheduleSpec | None, dict[str, Any]] | None:
+) -> Loaded | None:
     """Load ``path``: ``(workflow, its enabled schedule or None, resolved inputs)``.
 
     ``given``: the scheduler's inputs (those the workflow declares are used; they are

@@ -40,7 +40,11 @@ def describe_schedule(
     if spec.cron:
         explain = CronExpression.parse(spec.cron, spec.timezone).explain()
     else:
-        explain = f"every {spec.every:g}s, at a phase of its own within the interval"
+        from task_runner.durations import format_duration
+
+        explain = (
+            f"every {format_duration(spec.every or 0)}, at a phase of its own within the interval"
+        )
     return {
         "path": str(workflow.path),
         "workflow": workflow.name,

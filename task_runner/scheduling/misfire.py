@@ -89,16 +89,27 @@ def claimed_elsewhere(
 
 
 def skip_busy(
-    history: History, path: Path, workflow: str, scheduled_at: dt.datetime, holder: str
+    history: History,
+    path: Path,
+    workflow: str,
+    scheduled_at: dt.datetime,
+    holder: str,
+    run_id: str,
 ) -> None:
-    """The run due at ``scheduled_at`` is skipped: ``holder`` (another process) still
-    runs the workflow. Logged and recorded."""
-    from task_runner.workflow.prepare import new_run_id
-
+    """The run ``run_id`` due at ``scheduled_at`` is skipped: ``holder`` (another
+    process) still runs the workflow. Logged and recorded under ``run_id``, the id its
+    start was logged with."""
     reason = f"skipped: {holder} was still running this workflow"
-    log.warning("%s run due at %s %s", workflow, when(scheduled_at), reason)
+    log.warning(
+        "%s run %s due at %s %s",
+        workflow,
+        run_id,
+        when(scheduled_at),
+        reason,
+        extra={"event": "run_skipped", "workflow": workflow, "run_id": run_id},
+    )
     history.record_skipped(
-        new_run_id(),
+        run_id,
         workflow,
         trigger="schedule",
         scheduled_at=scheduled_at,
@@ -123,11 +134,19 @@ def skip_overlap(
 
     what = f"run {previous}" if previous else "the previous run"
     reason = f"skipped: {what} of this workflow was still active"
-    due = scheduled_at.replace(microsecond=0).isoformat() if scheduled_at else "now"
-    log.warning("%s run due at %s %s", workflow, due, reason)
-    if record:
+    due = when(scheduled_at) if scheduled_at else "now"
+    run_id = new_run_id() if record else None
+    log.warning(
+        "%s run %sdue at %s %s",
+        workflow,
+        f"{run_id} " if run_id else "",
+        due,
+        reason,
+        extra={"event": "run_skipped", "workflow": workflow, "run_id": run_id},
+    )
+    if run_id is not None:
         history.record_skipped(
-            new_run_id(),
+            run_id,
             workflow,
             trigger="schedule",
             scheduled_at=scheduled_at,
@@ -136,10 +155,10 @@ def skip_overlap(
         )
 
 
-def log_missed(name: str, scheduled_at: object) -> None:
+def log_missed(name: str, scheduled_at: dt.datetime | None) -> None:
     """A fire time APScheduler found later than its misfire grace."""
     log.warning(
         "%s missed its run at %s (later than its misfire grace); the next run covers its window",
         name,
-        scheduled_at,
+        when(scheduled_at),
     )

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from task_runner.state.history import History
     from task_runner.workflow.model import Workflow
 
-__all__ = ["ActiveRun", "log_failed", "log_result", "run_here", "when"]
+__all__ = ["ActiveRun", "iso", "log_failed", "log_result", "run_here", "when"]
 
 log = logging.getLogger("task_runner.scheduling")
 
@@ -32,11 +32,26 @@ class ActiveRun:
     started: float
 
 
+def iso(moment: dt.datetime | None) -> str | None:
+    """ISO 8601 to the second, with its UTC offset (``2026-12-01T06:00:00-08:00``), for
+    the fields of JSON log lines; None for None."""
+    if moment is None:
+        return None
+    return moment.replace(microsecond=0).isoformat()
+
+
 def when(moment: dt.datetime | None) -> str:
-    """A fire time for log lines: ISO 8601 to the second, with its offset."""
+    """A fire time for log messages: ISO 8601 with its UTC offset, and the time zone's
+    name in brackets when it has one other than UTC, as RFC 9557 (section 4) writes it:
+    ``2026-12-01T06:00:00-08:00[America/Los_Angeles]``; UTC times end in ``Z``, as the
+    log lines' own time stamps are UTC. ``"none"`` for None."""
     if moment is None:
         return "none"
-    return moment.replace(microsecond=0).isoformat()
+    text = moment.replace(microsecond=0).isoformat()
+    zone = getattr(moment.tzinfo, "key", None)
+    if moment.utcoffset() == dt.timedelta(0) and zone in (None, "UTC", "Etc/UTC"):
+        return text.replace("+00:00", "Z")
+    return f"{text}[{zone}]" if zone else text
 
 
 def run_here(
@@ -67,7 +82,7 @@ def run_here(
             "event": "run_started",
             "workflow": workflow.name,
             "run_id": active.run_id,
-            "scheduled_at": when(scheduled_at),
+            "scheduled_at": iso(scheduled_at),
         },
     )
     return run_workflow(
@@ -106,7 +121,7 @@ def log_result(result: RunResult, elapsed: float, next_run: dt.datetime | None) 
         "elapsed": round(elapsed, 3),
         "window_start": result.window_start,
         "window_end": result.window_end,
-        "next_run": when(next_run),
+        "next_run": iso(next_run),
     }
     if result.error:
         log.error("%s: %s", line, result.error.splitlines()[0], extra=extra)

@@ -26,6 +26,10 @@ Policies (what ``task-runner schedule`` promises):
   (SIGHUP); new files are scheduled, changed ones replace their job, deleted ones stop.
   A file that no longer loads is logged with its located errors and its previous version
   keeps running.
+- **One file per workflow name.** Runs, leases and windows go by name, so two scheduled
+  files with one ``name`` are refused: at start (``InputErrors``, exit 2, each file at
+  its ``name:`` line); on a reload the error is logged once and the previous set keeps
+  running.
 - **Stopping.** :meth:`WorkflowScheduler.shutdown` stops scheduling, waits up to
   ``grace`` seconds for running runs, then cancels them and records those still running
   as ``interrupted``.
@@ -52,10 +56,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from task_runner.errors import TaskRunnerError, UsageError
+from task_runner.errors import InputErrors, TaskRunnerError, UsageError
 from task_runner.redact import REDACTOR
 from task_runner.scheduling import jobs, misfire
-from task_runner.scheduling.files import WatchedFile, discover, load_for_schedule, signature
+from task_runner.scheduling.files import (
+    Loaded,
+    WatchedFile,
+    discover,
+    duplicate_names,
+    load_for_schedule,
+    signature,
+)
 from task_runner.scheduling.runs import ActiveRun, log_failed, log_result, run_here, when
 
 if TYPE_CHECKING:
@@ -122,6 +133,8 @@ class WorkflowScheduler:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._stopping = threading.Event()
+        self._started = False
+        self._conflict: str | None = None  # the duplicate-name error logged last
         from task_runner.state.leases import Leases
 
         self.leases = Leases(self.history.path)
@@ -148,6 +161,7 @@ class WorkflowScheduler:
 
             self.catalogue = Catalogue.load(self.config.definitions)
         self.reload()
+        self._started = True
         from task_runner.state.recovery import output_roots, sweep_temp_files
 
         roots = {r for e in self.entries.values() if e.workflow for r in output_roots(e.workflow)}
@@ -210,33 +224,77 @@ class WorkflowScheduler:
 
     def reload(self, force: bool = False) -> None:
         """Schedule new files, replace changed ones, drop deleted ones; ``force`` reads
-        every file again, changed or not (SIGHUP)."""
+        every file again, changed or not (SIGHUP).
+
+        Two scheduled files with the same workflow ``name`` (their runs, leases and
+        history would be one workflow's) are refused: before the first start by raising
+        :class:`~task_runner.errors.InputErrors` (exit 2), later by logging the error
+        and keeping the set scheduled before (:func:`~task_runner.scheduling.files.
+        duplicate_names`)."""
         if self._stopping.is_set():
             return
         if force:
             for entry in self.entries.values():
                 entry.signature = None if entry.workflow is None else (-1, -1)
         files = {str(p.resolve()): p for p in discover(self.config.paths)}
+        loads: dict[str, tuple[tuple[int, int], Loaded | None]] = {}
+        for key, path in files.items():
+            stamp = signature(path)
+            watched = self.entries.get(key)
+            known = watched.signature if watched is not None else None
+            if stamp is None or stamp == known:
+                continue
+            keeps = watched is not None and watched.workflow is not None and known is not None
+            loads[key] = (
+                stamp,
+                load_for_schedule(path, self.catalogue, self.config.inputs, keeps_previous=keeps),
+            )
+        if self._refuse_duplicates(files, loads):
+            for key, (stamp, loaded) in loads.items():  # already logged: not again each poll
+                if loaded is None and key in self.entries:
+                    self.entries[key].signature = stamp
+            return
         for key in [k for k in self.entries if k not in files]:
             entry = self.entries.pop(key)
             self._unschedule(key)
             log.info("%s: removed; no longer scheduled", entry.path)
-        for key, path in files.items():
-            stamp = signature(path)
-            entry = self.entries.setdefault(key, WatchedFile(path))
-            if stamp is None or stamp == entry.signature:
-                continue
+        for key, (stamp, loaded) in loads.items():
+            entry = self.entries.setdefault(key, WatchedFile(files[key]))
             first = entry.signature is None or entry.workflow is None
             entry.signature = stamp
-            self._load(key, entry, first=first)
+            if loaded is not None:
+                self._apply(key, entry, loaded, first=first)
 
-    def _load(self, key: str, entry: WatchedFile, *, first: bool) -> None:
-        keeps_previous = not first and entry.workflow is not None
-        loaded = load_for_schedule(
-            entry.path, self.catalogue, self.config.inputs, keeps_previous=keeps_previous
-        )
-        if loaded is None:
-            return
+    def _refuse_duplicates(
+        self, files: dict[str, Path], loads: dict[str, tuple[tuple[int, int], Loaded | None]]
+    ) -> bool:
+        """True when the files would schedule one workflow name twice: raised before the
+        first start, logged (once per distinct conflict) after it."""
+        scheduled: list[tuple[Path, Workflow]] = []
+        for key, path in files.items():
+            loaded = loads[key][1] if key in loads else None
+            entry = self.entries.get(key)
+            if loaded is not None:  # the new version, else what is scheduled now
+                if loaded[1] is not None:
+                    scheduled.append((path, loaded[0]))
+            elif entry is not None and entry.workflow is not None and entry.schedule is not None:
+                scheduled.append((path, entry.workflow))
+        errors = duplicate_names(scheduled)
+        if not errors:
+            self._conflict = None
+            return False
+        if not self._started:
+            raise InputErrors(errors)
+        text = "\n".join(e.format() for e in errors)
+        if text != self._conflict:  # polled every few seconds: say it once
+            self._conflict = text
+            log.error(
+                "the workflow files were not reloaded: the previous set keeps running:\n%s",
+                REDACTOR.redact(text),
+            )
+        return True
+
+    def _apply(self, key: str, entry: WatchedFile, loaded: Loaded, *, first: bool) -> None:
         workflow, spec, inputs = loaded
         overrides = self._overrides(workflow)
         with self._lock:  # a run starting now sees the old version or the new, not a mix
@@ -362,7 +420,9 @@ class WorkflowScheduler:
                 max_workers=self.config.max_workers,
             )
         except WorkflowBusyError as exc:
-            misfire.skip_busy(self.history, path, workflow.name, scheduled_at, exc.holder)
+            misfire.skip_busy(
+                self.history, path, workflow.name, scheduled_at, exc.holder, active.run_id
+            )
             return
         except TaskRunnerError as exc:
             log_failed(workflow.name, active, exc, time.monotonic() - active.started)

@@ -139,12 +139,15 @@ def nominal_slot(
 
 
 def describe(spec: ScheduleSpec) -> str:
-    """``cron '0 6 * * *' (America/Los_Angeles)`` or ``every 15m``, for log lines."""
+    """``cron '0 6 * * *' (America/Los_Angeles)`` or ``every 15m``, for log lines:
+    durations as people write them (``every: 3600`` and ``every: 1h`` both say
+    ``every 1h``; :func:`~task_runner.durations.format_duration`)."""
+    from task_runner.durations import format_duration
+
     if spec.cron:
         text = f"cron {spec.cron!r} ({spec.timezone})"
     else:
-        every = spec.every or 0
-        text = f"every {every:g}s"
+        text = f"every {format_duration(spec.every or 0)}"
     if spec.jitter:
-        text += f", jitter {spec.jitter:g}s"
+        text += f", jitter {format_duration(spec.jitter)}"
     return text
