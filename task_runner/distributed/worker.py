@@ -125,48 +125,32 @@ def _run(
     client: redis.Redis,
     cancel: threading.Event,
 ) -> dict[str, Any]:
-    # The run's secrets live as long as the run: a worker runs many (task_runner.redact).
-    with REDACTOR.scope(f"run {run_id}"):
-        return _run_scoped(
-            workflow, inputs, run_id, trigger, scheduled_at, content, definitions, client, cancel
-        )
-
-
-def _run_scoped(
-    workflow: str,
-    inputs: Mapping[str, Any],
-    run_id: str,
-    trigger: str,
-    scheduled_at: str | None,
-    content: str | None,
-    definitions: Sequence[str],
-    client: redis.Redis,
-    cancel: threading.Event,
-) -> dict[str, Any]:
     from task_runner.http.clock import CancellableClock, SystemClock
     from task_runner.runner.executor import ExecutionOptions
     from task_runner.runner.service import run_workflow_file
 
-    try:
-        # Inside the try: a bad TASK_RUNNER_TOKEN_STORE is a usage error, not a crash.
-        factory = redis_client_factory(client)
-        clock = CancellableClock(SystemClock(), cancel)  # a lost lease ends a wait at once
-        options = ExecutionOptions(client_factory=lambda c: factory(c, clock=clock))
-        path = materialise(workflow, content)
-        result = run_workflow_file(
-            path,
-            dict(inputs),
-            definitions=list(definitions),
-            options=options,
-            cancel=cancel,
-            trigger=trigger,
-            run_id=run_id,
-            scheduled_at=_parse_moment(scheduled_at),
-        )
-    except TaskRunnerError as exc:
-        log.warning("run %s could not run: %s", run_id, REDACTOR.redact(exc.format()))
-        return error_payload(exc, run_id=run_id, workflow=workflow)
-    return result.to_json()  # type: ignore[no-any-return]
+    # The run's secrets live as long as the run: a worker runs many (task_runner.redact).
+    with REDACTOR.scope(f"run {run_id}"):
+        try:
+            # Inside the try: a bad TASK_RUNNER_TOKEN_STORE is a usage error, not a crash.
+            factory = redis_client_factory(client)
+            clock = CancellableClock(SystemClock(), cancel)  # a lost lease ends a wait at once
+            options = ExecutionOptions(client_factory=lambda c: factory(c, clock=clock))
+            path = materialise(workflow, content)
+            result = run_workflow_file(
+                path,
+                dict(inputs),
+                definitions=list(definitions),
+                options=options,
+                cancel=cancel,
+                trigger=trigger,
+                run_id=run_id,
+                scheduled_at=_parse_moment(scheduled_at),
+            )
+        except TaskRunnerError as exc:
+            log.warning("run %s could not run: %s", run_id, REDACTOR.redact(exc.format()))
+            return error_payload(exc, run_id=run_id, workflow=workflow)
+        return result.to_json()  # type: ignore[no-any-return]
 
 
 def materialise(workflow: str, content: str | None) -> Path:
