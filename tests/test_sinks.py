@@ -291,3 +291,23 @@ def test_output_mistakes_are_reported_where_they_are(tmp_path: Path) -> None:
     text = caught.value.format()
     assert "bad.yaml:9:7: a.output.duckdbb: unknown key 'duckdbb' (did you mean 'duckdb'?)" in text
     assert "bad.yaml:10:" in text and "a.output.duckdb.write: 'upsert' is not one of" in text
+
+
+def test_a_secret_in_a_field_name_is_masked_and_its_value_kept(tmp_path: Path) -> None:
+    """Columns are read from the rows as masked: the column is `***` and holds the value."""
+    import csv as csv_module
+
+    from task_runner.redact import Redactor
+    from task_runner.sinks import SinkContext, make_sink
+
+    secret = "s3cr3t-field-7c1d"
+    context = SinkContext(task="t", redactor=Redactor([secret]))
+    target = tmp_path / "rows.csv"
+    sink = make_sink("csv", {"path": str(target)}, context)
+    sink.open()
+    sink.write_all([{"id": 1, secret: "kept"}])
+    sink.commit()
+    text = target.read_text(encoding="utf-8-sig")
+    assert secret not in text
+    [row] = list(csv_module.DictReader(text.splitlines()))
+    assert row["***"] == "kept"

@@ -143,7 +143,12 @@ def hover_context(snap: Snapshot, inputs: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(spec, Mapping) and "default" in spec:
             values[str(name)] = spec["default"]
     secret_names = referenced(snap.text, "secrets")
-    environ = {k: (MASK if k in secret_names else v) for k, v in os.environ.items()}
+    # only what the file reads by name: a hover never holds the rest of the environment
+    environ = {
+        k: (MASK if k in secret_names else os.environ[k])
+        for k in referenced(snap.text, "env")
+        if k in os.environ
+    }
     from task_runner.workflow.model import WindowSpec
 
     # the checked workflow's window; between checks (or with mistakes) the default one

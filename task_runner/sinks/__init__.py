@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from task_runner import jsonfast
 from task_runner.errors import OutputError
 from task_runner.http.sink import SINKS, JsonlSink, Sink, register_sink
 from task_runner.redact import REDACTOR, Redactor
@@ -264,7 +264,10 @@ class StagedRows:
         if self._jsonl is None:
             self.open()
         assert self._jsonl is not None
-        rows = list(items)
+        redactor = self.context.redactor
+        # Masked before the columns see them: a secret in a field name must not become a
+        # column name while the staged row's key is masked (its value would go missing).
+        rows = [redactor.redact_json_value(row) for row in items] if redactor else list(items)
         for row in rows:
             self.columns.observe(row)
         self._jsonl.write_page(rows)
@@ -282,7 +285,7 @@ class StagedRows:
         """The staged rows, as written (secrets masked), one at a time."""
         with open(self.path, encoding="utf-8") as lines:
             for line in lines:
-                yield json.loads(line)
+                yield jsonfast.loads(line)
 
     def discard(self) -> None:
         if self._jsonl is not None:

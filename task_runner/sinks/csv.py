@@ -10,6 +10,7 @@ would run as a formula in a spreadsheet (OWASP "CSV injection"): it is prefixed 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -84,9 +85,15 @@ class CsvSink:
             tmp = None
         except OSError as exc:
             raise OutputError(f"writing {self.path} failed: {exc.strerror}") from None
+        except (UnicodeError, LookupError) as exc:  # output.csv.encoding cannot hold a value
+            raise OutputError(
+                f"writing {self.path} failed: {exc}",
+                hint="use an encoding that holds every character, such as utf-8-sig",
+            ) from None
         finally:
             if tmp is not None:
-                os.unlink(tmp)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             self.staged.discard()
 
     def abort(self) -> None:

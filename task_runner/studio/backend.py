@@ -79,6 +79,8 @@ class Studio:
                 except LoadError:
                     continue
                 result = data.get("result") or {}
+                if len(self._briefs) > 256:  # every test adds a recording: keep it bounded
+                    self._briefs.clear()
                 self._briefs[path] = {
                     "status": result.get("status"),
                     "http_status": result.get("http_status"),
